@@ -1,0 +1,124 @@
+//! The `broker` command line: `serve`, `migrate`, `keys generate|rewrap`, `links list|revoke`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use secrecy::ExposeSecret;
+
+use crate::config::{LogFormat, Settings};
+use crate::crypto::generate_key;
+use crate::domain::{KeyId, LinkId, UnixTime};
+use crate::startup::{Application, Migrations, open_store};
+use crate::telemetry;
+
+#[derive(Debug, Parser)]
+#[command(name = "broker", version, about = "Alexa ↔ Spotify OAuth token broker")]
+pub struct Cli {
+    /// Configuration file (TOML); `BROKER__SECTION__KEY` variables override it.
+    #[arg(long, global = true, env = "BROKER_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve HTTP (applies pending migrations first unless --no-migrate).
+    Serve {
+        #[arg(long)]
+        no_migrate: bool,
+    },
+    /// Apply pending migrations and exit.
+    Migrate,
+    /// Manage the token cipher's keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Inspect and revoke links.
+    #[command(subcommand)]
+    Links(LinksCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Print a new random key as the environment line that installs it.
+    Generate {
+        /// The key id to print it under.
+        #[arg(long, default_value = "k1")]
+        id: String,
+    },
+    /// Re-seal every stored token under the active key.
+    Rewrap,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LinksCommand {
+    /// List links (metadata only, never tokens) as JSON lines.
+    List,
+    /// Revoke a link: destroy its Spotify tokens and revoke its broker tokens.
+    Revoke { link_id: String },
+}
+
+/// Runs one command; errors print as one line to stderr and exit 1.
+pub async fn run(cli: Cli) -> ExitCode {
+    match dispatch(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("broker: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Keys(KeysCommand::Generate { id }) = &cli.command {
+        let id = KeyId::parse(id).map_err(|e| anyhow::anyhow!("--id: {e}"))?;
+        println!("BROKER__CRYPTO__KEYS__{}={}", id.as_str().to_uppercase(), generate_key().expose_secret());
+        return Ok(());
+    }
+    let settings = Settings::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Serve { no_migrate } => {
+            telemetry::init(settings.log.format, &settings.log.level);
+            let migrations = if no_migrate { Migrations::Skip } else { Migrations::Apply };
+            let app = Application::build(settings, migrations).await?;
+            app.run_until_stopped().await.context("serving")?;
+        }
+        Command::Migrate => {
+            telemetry::init(LogFormat::Pretty, &settings.log.level);
+            open_store(&settings)?.migrate().await.context("applying migrations")?;
+            println!("migrations applied");
+        }
+        Command::Keys(KeysCommand::Rewrap) => {
+            let store = open_store(&settings)?;
+            let rewrapped = store.rewrap_tokens().await.context("re-sealing tokens")?;
+            println!("re-sealed {rewrapped} token(s) under key {}", settings.crypto.active_key_id);
+        }
+        Command::Keys(KeysCommand::Generate { .. }) => {}
+        Command::Links(LinksCommand::List) => {
+            let store = open_store(&settings)?;
+            let mut after = None;
+            loop {
+                let page = store.list_links(after.as_ref(), 500).await?;
+                for link in &page {
+                    println!("{}", serde_json::to_string(link)?);
+                }
+                match page.last() {
+                    Some(last) => after = Some(last.link_id),
+                    None => break,
+                }
+            }
+        }
+        Command::Links(LinksCommand::Revoke { link_id }) => {
+            let link_id = LinkId::parse(&link_id).map_err(|e| anyhow::anyhow!("link_id: {e}"))?;
+            let store = open_store(&settings)?;
+            if store.revoke_link(&link_id, "cli", UnixTime::now()).await? {
+                println!("link {link_id} revoked");
+            } else {
+                anyhow::bail!("no link {link_id}");
+            }
+        }
+    }
+    Ok(())
+}

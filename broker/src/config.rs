@@ -1,0 +1,285 @@
+//! Layered configuration: built-in defaults, then an optional file, then `BROKER__SECTION__KEY` variables.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+use url::Url;
+
+use crate::crypto::KeyRing;
+use crate::domain::{ClientId, KeyId, RedirectUri};
+
+/// The default store: an embedded SQLite file beside the process.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://broker.db";
+
+/// Keys that hold lists; in the environment they are comma-separated.
+const LIST_KEYS: [&str; 4] =
+    ["alexa.redirect_uris", "spotify.scopes", "auth.service_tokens", "auth.admin_tokens"];
+
+#[derive(Debug, Deserialize)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub spotify: SpotifySettings,
+    pub alexa: AlexaSettings,
+    pub crypto: CryptoSettings,
+    pub auth: AuthSettings,
+    pub oauth: OAuthSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ServerSettings {
+    /// Listen address; port 0 picks a free port.
+    pub bind: String,
+    /// External base URL; the Spotify callback is `{public_url}/oauth/spotify/callback`.
+    pub public_url: Url,
+    /// Seconds in-flight requests get to finish after SIGTERM.
+    pub shutdown_timeout_s: u64,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DatabaseSettings {
+    /// `postgres://…` or `sqlite://…`; unset means an embedded SQLite file.
+    pub url: Option<SecretString>,
+    pub max_connections: u32,
+    /// Seconds to wait for a connection before answering `unavailable`.
+    pub acquire_timeout_s: u64,
+    /// Whether `serve` applies pending migrations before listening.
+    pub migrate_on_start: bool,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SpotifySettings {
+    pub client_id: String,
+    pub client_secret: SecretString,
+    pub accounts_url: Url,
+    pub api_url: Url,
+    pub scopes: Vec<String>,
+    /// Timeout of one call to Spotify, in milliseconds.
+    pub timeout_ms: u64,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AlexaSettings {
+    pub client_id: ClientId,
+    pub client_secret: SecretString,
+    pub redirect_uris: Vec<RedirectUri>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CryptoSettings {
+    /// Key id → base64 32-byte key.
+    pub keys: BTreeMap<String, SecretString>,
+    pub active_key_id: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AuthSettings {
+    pub service_tokens: Vec<SecretString>,
+    pub admin_tokens: Vec<SecretString>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct OAuthSettings {
+    /// Lifetime of a broker access token (Alexa requires at least 360 s).
+    pub access_token_ttl_s: i64,
+    /// How long a rotated-out refresh token keeps working.
+    pub refresh_token_grace_s: i64,
+    /// Lifetime of an authorization code (at most 600 s).
+    pub authorization_code_ttl_s: i64,
+    /// How long a user has to finish consent at Spotify.
+    pub pending_authorization_ttl_s: i64,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LogSettings {
+    /// `json` (production) or `pretty` (local).
+    pub format: LogFormat,
+    /// A tracing filter such as `info` or `broker=debug,info`; `RUST_LOG` wins when set.
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+/// Why the configuration cannot be used; always names the key at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("configuration key {key}: {reason}")]
+    Invalid { key: String, reason: String },
+}
+
+fn invalid(key: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { key: key.to_owned(), reason: reason.into() }
+}
+
+impl Settings {
+    /// Loads defaults, then `file` (if given), then the `BROKER__…` environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_with_env(file, config::Environment::with_prefix("BROKER"))
+    }
+
+    /// Like [`Settings::load`], with an explicit environment source (tests pass a map).
+    pub fn load_with_env(
+        file: Option<&Path>,
+        env: config::Environment,
+    ) -> Result<Self, ConfigError> {
+        let mut env = env.prefix_separator("__").separator("__").list_separator(",").try_parsing(true);
+        for key in LIST_KEYS {
+            env = env.with_list_parse_key(key);
+        }
+        let mut builder = config::Config::builder()
+            .set_default("server.bind", "127.0.0.1:8080")?
+            .set_default("server.public_url", "http://127.0.0.1:8080")?
+            .set_default("server.shutdown_timeout_s", 10)?
+            .set_default("server.max_body_bytes", 64 * 1024)?
+            .set_default("database.max_connections", 10)?
+            .set_default("database.acquire_timeout_s", 3)?
+            .set_default("database.migrate_on_start", true)?
+            .set_default("spotify.accounts_url", "https://accounts.spotify.com")?
+            .set_default("spotify.api_url", "https://api.spotify.com")?
+            .set_default(
+                "spotify.scopes",
+                vec![
+                    "user-read-private",
+                    "user-read-playback-state",
+                    "user-modify-playback-state",
+                    "user-read-currently-playing",
+                    "playlist-read-private",
+                ],
+            )?
+            .set_default("spotify.timeout_ms", 3000)?
+            .set_default("alexa.redirect_uris", Vec::<String>::new())?
+            .set_default("auth.service_tokens", Vec::<String>::new())?
+            .set_default("auth.admin_tokens", Vec::<String>::new())?
+            .set_default("oauth.access_token_ttl_s", 3600)?
+            .set_default("oauth.refresh_token_grace_s", 30 * 24 * 3600)?
+            .set_default("oauth.authorization_code_ttl_s", 300)?
+            .set_default("oauth.pending_authorization_ttl_s", 600)?
+            .set_default("log.format", "json")?
+            .set_default("log.level", "info")?;
+        if let Some(file) = file {
+            if !file.is_file() {
+                return Err(invalid("--config", format!("{} is not a readable file", file.display())));
+            }
+            builder = builder.add_source(config::File::from(file));
+        }
+        let settings: Settings = builder.add_source(env).build()?.try_deserialize()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.alexa.redirect_uris.is_empty() {
+            return Err(invalid("alexa.redirect_uris", "at least one alexa redirect url is required"));
+        }
+        if self.auth.service_tokens.is_empty() {
+            return Err(invalid("auth.service_tokens", "at least one service token is required"));
+        }
+        if self.spotify.client_id.trim().is_empty() {
+            return Err(invalid("spotify.client_id", "must not be empty"));
+        }
+        if self.oauth.access_token_ttl_s < 360 {
+            return Err(invalid("oauth.access_token_ttl_s", "alexa requires at least 360 seconds"));
+        }
+        if !(1..=600).contains(&self.oauth.authorization_code_ttl_s) {
+            return Err(invalid("oauth.authorization_code_ttl_s", "must be between 1 and 600 seconds"));
+        }
+        if self.oauth.refresh_token_grace_s < 0 || self.oauth.pending_authorization_ttl_s <= 0 {
+            return Err(invalid("oauth", "durations must be positive"));
+        }
+        self.key_ring()?;
+        Ok(())
+    }
+
+    /// The token cipher's key ring, with the key id named in any error.
+    pub fn key_ring(&self) -> Result<KeyRing, ConfigError> {
+        let active = KeyId::parse(&self.crypto.active_key_id)
+            .map_err(|e| invalid("crypto.active_key_id", e.0))?;
+        let mut keys = Vec::with_capacity(self.crypto.keys.len());
+        for (raw_id, key) in &self.crypto.keys {
+            let id = KeyId::parse(raw_id).map_err(|e| invalid(&format!("crypto.keys.{raw_id}"), e.0))?;
+            keys.push((id, key.clone()));
+        }
+        KeyRing::new(keys, active).map_err(|e| invalid("crypto.keys", e.to_string()))
+    }
+
+    /// The database URL, defaulting to the embedded SQLite file.
+    pub fn database_url(&self) -> SecretString {
+        self.database
+            .url
+            .clone()
+            .unwrap_or_else(|| SecretString::from(DEFAULT_DATABASE_URL.to_owned()))
+    }
+
+    /// Where Spotify sends the user back after consent.
+    pub fn spotify_callback_url(&self) -> String {
+        format!("{}/oauth/spotify/callback", self.server.public_url.as_str().trim_end_matches('/'))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> config::Environment {
+        let map: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        config::Environment::with_prefix("BROKER").source(Some(map))
+    }
+
+    const KEY: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+
+    fn minimal() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("BROKER__SPOTIFY__CLIENT_ID", "sp"),
+            ("BROKER__SPOTIFY__CLIENT_SECRET", "sps"),
+            ("BROKER__ALEXA__CLIENT_ID", "alexa"),
+            ("BROKER__ALEXA__CLIENT_SECRET", "as"),
+            ("BROKER__ALEXA__REDIRECT_URIS", "https://a.example/cb,https://b.example/cb"),
+            ("BROKER__CRYPTO__KEYS__K1", KEY),
+            ("BROKER__CRYPTO__ACTIVE_KEY_ID", "k1"),
+            ("BROKER__AUTH__SERVICE_TOKENS", "svc1,svc2"),
+        ]
+    }
+
+    #[test]
+    fn environment_fills_lists_and_maps() {
+        let settings = Settings::load_with_env(None, env(&minimal())).unwrap();
+        assert_eq!(settings.alexa.redirect_uris.len(), 2);
+        assert_eq!(settings.auth.service_tokens.len(), 2);
+        assert!(settings.crypto.keys.contains_key("k1"));
+        assert_eq!(settings.server.bind, "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let mut pairs = minimal();
+        pairs.retain(|(k, _)| *k != "BROKER__ALEXA__CLIENT_SECRET");
+        let err = Settings::load_with_env(None, env(&pairs)).unwrap_err().to_string();
+        assert!(err.contains("alexa.client_secret"), "{err}");
+
+        let mut pairs = minimal();
+        pairs.push(("BROKER__CRYPTO__KEYS__K2", "c2hvcnQ="));
+        let err = Settings::load_with_env(None, env(&pairs)).unwrap_err().to_string();
+        assert!(err.contains("k2") && err.contains("32 bytes"), "{err}");
+        assert!(!err.contains("c2hvcnQ="), "{err}");
+
+        let mut pairs = minimal();
+        pairs.push(("BROKER__ALEXA__REDIRECT_URIS", "http://evil.example/cb"));
+        pairs.remove(4);
+        let err = Settings::load_with_env(None, env(&pairs)).unwrap_err().to_string();
+        assert!(err.contains("redirect_uri"), "{err}");
+    }
+}

@@ -1,0 +1,14 @@
+//! The token broker: Alexa's OAuth authorization server in front of Spotify, holding Spotify tokens sealed.
+
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod domain;
+pub mod error;
+pub mod oauth;
+pub mod routes;
+pub mod spotify;
+pub mod startup;
+pub mod state;
+pub mod store;
+pub mod telemetry;

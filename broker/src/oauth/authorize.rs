@@ -1,0 +1,104 @@
+//! `GET /oauth/authorize`: check Alexa's request, remember it, and send the user to Spotify's consent.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse};
+
+use super::error::{error_page, no_store};
+use super::params::Params;
+use crate::domain::{CodeChallenge, CodeVerifier, OAuthState, RedirectUri, UnixTime};
+use crate::state::SharedState;
+use crate::store::PendingAuthorization;
+
+/// Longest `state` accepted from a client.
+const MAX_STATE_LEN: usize = 2048;
+
+pub async fn authorize(request: HttpRequest, state: SharedState) -> HttpResponse {
+    let params = match Params::parse(request.query_string().as_bytes()) {
+        Ok(params) => params,
+        Err(err) => return error_page(StatusCode::BAD_REQUEST, err.code(), err.description()),
+    };
+    // Until client and redirect URI are known good, nothing is redirected (RFC 6749 §4.1.2.1).
+    let client_ok = params.get("client_id") == Some(state.alexa.client_id.as_str());
+    if !client_ok {
+        return error_page(StatusCode::BAD_REQUEST, "invalid_client", "unknown client_id");
+    }
+    let Some(redirect_uri) = params
+        .get("redirect_uri")
+        .and_then(|raw| state.alexa.redirect_uris.iter().find(|allowed| allowed.as_str() == raw))
+        .cloned()
+    else {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "redirect_uri is missing or not one of the registered redirect urls",
+        );
+    };
+    let alexa_state = params.get("state").unwrap_or_default().to_owned();
+    let fail = |code: &str, description: &str| {
+        redirect(&redirect_uri.with_query(&with_state(
+            &[("error", code), ("error_description", description)],
+            &alexa_state,
+        )))
+    };
+    if alexa_state.len() > MAX_STATE_LEN {
+        return fail("invalid_request", "state is too long");
+    }
+    match params.get("response_type") {
+        Some("code") => {}
+        Some(_) => return fail("unsupported_response_type", "response_type must be code"),
+        None => return fail("invalid_request", "response_type is required"),
+    }
+    let code_challenge = match params.get("code_challenge") {
+        Some(challenge) => {
+            match CodeChallenge::parse(challenge, params.get("code_challenge_method")) {
+                Ok(challenge) => Some(challenge),
+                Err(err) => return fail("invalid_request", err.0),
+            }
+        }
+        None if params.get("code_challenge_method").is_some() => {
+            return fail("invalid_request", "code_challenge_method without code_challenge");
+        }
+        None => None,
+    };
+    let oauth_state = OAuthState::generate();
+    let verifier = CodeVerifier::generate();
+    let now = UnixTime::now();
+    let pending = PendingAuthorization {
+        state_hash: oauth_state.hash(),
+        client_id: state.alexa.client_id.clone(),
+        redirect_uri: redirect_uri.clone(),
+        alexa_state: alexa_state.clone(),
+        scope: params.get("scope").map(str::to_owned),
+        code_challenge,
+        spotify_code_verifier: verifier.clone(),
+        expires_at: now.plus_secs(state.oauth.pending_authorization_ttl_s),
+    };
+    if let Err(err) = state.store.insert_pending_authorization(&pending, now).await {
+        tracing::error!(error = ?err, "storing pending authorization failed");
+        return fail("temporarily_unavailable", "the broker cannot start linking right now");
+    }
+    tracing::info!("authorization started, sending user to spotify");
+    redirect(&state.spotify_accounts.authorize_url(&oauth_state, &verifier))
+}
+
+/// Appends Alexa's `state` when it sent one.
+pub fn with_state<'a>(pairs: &[(&'a str, &'a str)], alexa_state: &'a str) -> Vec<(&'a str, &'a str)> {
+    let mut all = pairs.to_vec();
+    if !alexa_state.is_empty() {
+        all.push(("state", alexa_state));
+    }
+    all
+}
+
+/// A `302 Found` that no cache keeps.
+pub fn redirect(location: &str) -> HttpResponse {
+    let mut response = HttpResponse::Found();
+    no_store(&mut response);
+    response.insert_header((header::LOCATION, location)).finish()
+}
+
+/// Sends an OAuth error back to Alexa's redirect URI.
+pub fn redirect_error(uri: &RedirectUri, alexa_state: &str, code: &str, description: &str) -> HttpResponse {
+    redirect(&uri.with_query(&with_state(&[("error", code), ("error_description", description)], alexa_state)))
+}

@@ -1,0 +1,110 @@
+//! RFC 6749 error answers: the JSON body for the token and revocation endpoints, and the page shown
+//! when the authorization request is too broken to redirect anywhere.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+
+/// An OAuth error code with its human description.
+#[derive(Debug, thiserror::Error)]
+#[error("{code}: {description}")]
+pub struct OAuthError {
+    code: &'static str,
+    description: String,
+    status: StatusCode,
+}
+
+impl OAuthError {
+    fn new(code: &'static str, status: StatusCode, description: impl Into<String>) -> Self {
+        Self { code, description: description.into(), status }
+    }
+
+    /// 400 `invalid_request`: a parameter is missing, repeated or malformed.
+    pub fn invalid_request(description: impl Into<String>) -> Self {
+        Self::new("invalid_request", StatusCode::BAD_REQUEST, description)
+    }
+
+    /// 401 `invalid_client` with `WWW-Authenticate`.
+    pub fn invalid_client() -> Self {
+        Self::new("invalid_client", StatusCode::UNAUTHORIZED, "client authentication failed")
+    }
+
+    /// 400 `invalid_grant`: the code or refresh token is dead, or does not match.
+    pub fn invalid_grant(description: impl Into<String>) -> Self {
+        Self::new("invalid_grant", StatusCode::BAD_REQUEST, description)
+    }
+
+    /// 400 `unauthorized_client`.
+    pub fn unauthorized_client(description: impl Into<String>) -> Self {
+        Self::new("unauthorized_client", StatusCode::BAD_REQUEST, description)
+    }
+
+    /// 400 `unsupported_grant_type`.
+    pub fn unsupported_grant_type() -> Self {
+        Self::new(
+            "unsupported_grant_type",
+            StatusCode::BAD_REQUEST,
+            "grant_type must be authorization_code or refresh_token",
+        )
+    }
+
+    /// 503 `temporarily_unavailable`: a transient fault; the client should retry.
+    pub fn temporarily_unavailable() -> Self {
+        Self::new(
+            "temporarily_unavailable",
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the broker cannot complete the request right now; retry shortly",
+        )
+    }
+
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+}
+
+impl ResponseError for OAuthError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status);
+        no_store(&mut response);
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.insert_header((header::WWW_AUTHENTICATE, r#"Basic realm="broker""#));
+        }
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response.insert_header((header::RETRY_AFTER, "1"));
+        }
+        response.json(serde_json::json!({
+            "error": self.code,
+            "error_description": self.description,
+        }))
+    }
+}
+
+/// `Cache-Control: no-store` and `Pragma: no-cache`, as RFC 6749 requires on token answers.
+pub fn no_store(response: &mut actix_web::HttpResponseBuilder) {
+    response
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .insert_header((header::PRAGMA, HeaderValue::from_static("no-cache")));
+}
+
+/// The page for an authorization request that cannot be redirected (unknown client or redirect URI).
+pub fn error_page(status: StatusCode, code: &str, description: &str) -> HttpResponse {
+    let escape = |s: &str| {
+        s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    };
+    let mut response = HttpResponse::build(status);
+    no_store(&mut response);
+    response.content_type("text/html; charset=utf-8").body(format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Account linking failed</title></head>\
+         <body><h1>Account linking failed</h1><p>{}</p><p><code>{}</code></p></body></html>",
+        escape(description),
+        escape(code)
+    ))
+}

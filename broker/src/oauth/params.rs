@@ -1,0 +1,79 @@
+//! Parsing OAuth parameters (query strings and form bodies) strictly: no parameter may appear twice.
+
+use std::collections::HashMap;
+
+use actix_web::HttpRequest;
+use actix_web::http::header;
+use futures::StreamExt;
+
+use super::OAuthError;
+
+/// The parameters of one OAuth request.
+#[derive(Debug, Default)]
+pub struct Params(HashMap<String, String>);
+
+impl Params {
+    /// Parses `application/x-www-form-urlencoded` bytes; a repeated parameter is an `invalid_request`.
+    pub fn parse(raw: &[u8]) -> Result<Self, OAuthError> {
+        let mut map = HashMap::new();
+        for (key, value) in form_urlencoded::parse(raw) {
+            if map.insert(key.to_string(), value.into_owned()).is_some() {
+                return Err(OAuthError::invalid_request(format!("parameter {key} is repeated")));
+            }
+        }
+        Ok(Self(map))
+    }
+
+    /// A parameter, with an empty value treated as absent (RFC 6749 §3.1).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str).filter(|v| !v.is_empty())
+    }
+
+    /// A parameter that must be present.
+    pub fn require(&self, name: &str) -> Result<&str, OAuthError> {
+        self.get(name)
+            .ok_or_else(|| OAuthError::invalid_request(format!("parameter {name} is required")))
+    }
+}
+
+/// Reads a form body of at most `limit` bytes from a POST with the form content type.
+pub async fn read_form(
+    request: &HttpRequest,
+    mut payload: actix_web::web::Payload,
+    limit: usize,
+) -> Result<Params, OAuthError> {
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let mime = content_type.split(';').next().unwrap_or_default().trim();
+    if !mime.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+        return Err(OAuthError::invalid_request(
+            "the body must be application/x-www-form-urlencoded",
+        ));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| OAuthError::invalid_request("the body could not be read"))?;
+        if body.len() + chunk.len() > limit {
+            return Err(OAuthError::invalid_request("the body is too large"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Params::parse(&body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_parameters_are_refused() {
+        assert!(Params::parse(b"a=1&a=2").is_err());
+        let params = Params::parse(b"a=1&b=&c=x%20y").unwrap();
+        assert_eq!(params.get("a"), Some("1"));
+        assert_eq!(params.get("b"), None);
+        assert_eq!(params.get("c"), Some("x y"));
+    }
+}

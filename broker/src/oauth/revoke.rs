@@ -1,0 +1,33 @@
+//! `POST /oauth/revoke` (RFC 7009): a client gives up a broker token.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use super::OAuthError;
+use super::client_auth::authenticate;
+use super::error::no_store;
+use super::params::read_form;
+use crate::domain::{TokenHash, UnixTime};
+use crate::state::SharedState;
+
+pub async fn revoke(
+    request: HttpRequest,
+    payload: web::Payload,
+    state: SharedState,
+) -> Result<HttpResponse, OAuthError> {
+    let params = read_form(&request, payload, state.max_body_bytes).await?;
+    authenticate(&request, &params, &state.alexa)?;
+    let token = params.require("token")?;
+    // Unknown tokens are answered 200 too (RFC 7009 §2.2): a client learns nothing by probing.
+    let hash = TokenHash::of(token);
+    let now = UnixTime::now();
+    let revoked = state.store.revoke_token(&hash, now).await.map_err(|err| {
+        tracing::error!(error = ?err, "revoking a token failed");
+        OAuthError::temporarily_unavailable()
+    })?;
+    if let Some(link_id) = revoked {
+        tracing::info!(link_id = %link_id, "token revoked by client");
+    }
+    let mut response = HttpResponse::Ok();
+    no_store(&mut response);
+    Ok(response.finish())
+}

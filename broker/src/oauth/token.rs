@@ -1,0 +1,140 @@
+//! `POST /oauth/token`: the authorization-code and refresh-token grants. Never calls Spotify.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Serialize;
+
+use super::OAuthError;
+use super::client_auth::authenticate;
+use super::error::no_store;
+use super::params::{Params, read_form};
+use crate::domain::{
+    AuthorizationCode, BrokerAccessToken, BrokerRefreshToken, CodeChallenge, CodeVerifier, LinkId,
+    UnixTime,
+};
+use crate::state::SharedState;
+use crate::store::{CodeRedemption, IssuedTokens, StoreError};
+
+#[derive(Serialize)]
+struct TokenResponse<'a> {
+    access_token: &'a str,
+    token_type: &'static str,
+    expires_in: i64,
+    refresh_token: &'a str,
+}
+
+fn store_failed(err: StoreError) -> OAuthError {
+    tracing::error!(error = ?err, "token endpoint store call failed");
+    OAuthError::temporarily_unavailable()
+}
+
+pub async fn token(
+    request: HttpRequest,
+    payload: web::Payload,
+    state: SharedState,
+) -> Result<HttpResponse, OAuthError> {
+    let params = read_form(&request, payload, state.max_body_bytes).await?;
+    authenticate(&request, &params, &state.alexa)?;
+    match params.require("grant_type")? {
+        "authorization_code" => authorization_code_grant(&params, &state).await,
+        "refresh_token" => refresh_token_grant(&params, &state).await,
+        _ => Err(OAuthError::unsupported_grant_type()),
+    }
+}
+
+#[tracing::instrument(skip_all)]
+async fn authorization_code_grant(
+    params: &Params,
+    state: &SharedState,
+) -> Result<HttpResponse, OAuthError> {
+    let code = params.require("code")?;
+    let redirect_uri = params.require("redirect_uri")?;
+    let verifier = params
+        .get("code_verifier")
+        .map(CodeVerifier::parse)
+        .transpose()
+        .map_err(|e| OAuthError::invalid_request(e.0))?;
+    let code = AuthorizationCode::parse(code)
+        .map_err(|_| OAuthError::invalid_grant("the authorization code is invalid"))?;
+    let now = UnixTime::now();
+    let redeemed = match state.store.redeem_authorization_code(&code.hash(), now).await.map_err(store_failed)? {
+        CodeRedemption::Redeemed(redeemed) => redeemed,
+        CodeRedemption::Replayed => {
+            tracing::warn!("authorization code replayed; tokens issued from it are revoked");
+            return Err(OAuthError::invalid_grant("the authorization code was already used"));
+        }
+        CodeRedemption::Unknown => {
+            return Err(OAuthError::invalid_grant("the authorization code is invalid"));
+        }
+    };
+    if redeemed.expires_at <= now {
+        return Err(OAuthError::invalid_grant("the authorization code expired"));
+    }
+    if redeemed.client_id != state.alexa.client_id.as_str() {
+        return Err(OAuthError::invalid_grant("the code was issued to another client"));
+    }
+    if redeemed.redirect_uri != redirect_uri {
+        return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request"));
+    }
+    match (&redeemed.code_challenge, &verifier) {
+        (Some(challenge), Some(verifier)) => {
+            let challenge = CodeChallenge::parse(challenge, Some(CodeChallenge::METHOD))
+                .map_err(|_| OAuthError::invalid_grant("the code's pkce challenge is unusable"))?;
+            if !challenge.is_satisfied_by(verifier) {
+                return Err(OAuthError::invalid_grant("code_verifier does not match the code_challenge"));
+            }
+        }
+        (Some(_), None) => return Err(OAuthError::invalid_grant("code_verifier is required")),
+        (None, Some(_)) => {
+            return Err(OAuthError::invalid_grant("code_verifier sent for a code issued without pkce"));
+        }
+        (None, None) => {}
+    }
+    issue(state, redeemed.link_id, redeemed.grant_id, None, now).await
+}
+
+#[tracing::instrument(skip_all)]
+async fn refresh_token_grant(params: &Params, state: &SharedState) -> Result<HttpResponse, OAuthError> {
+    let presented = BrokerRefreshToken::parse(params.require("refresh_token")?)
+        .map_err(|_| OAuthError::invalid_grant("the refresh token is invalid"))?;
+    let now = UnixTime::now();
+    let record = state
+        .store
+        .find_refresh_token(&presented.hash(), now)
+        .await
+        .map_err(store_failed)?
+        .ok_or_else(|| OAuthError::invalid_grant("the refresh token is invalid or revoked"))?;
+    let grace_until = now.plus_secs(state.oauth.refresh_token_grace_s);
+    let grace_until = record.expires_at.map_or(grace_until, |current| current.min(grace_until));
+    let presented_hash = presented.hash();
+    issue(state, record.link_id, record.grant_id, Some((&presented_hash, grace_until)), now).await
+}
+
+/// Mints and stores a fresh access/refresh pair and renders RFC 6749 §5.1.
+async fn issue(
+    state: &SharedState,
+    link_id: LinkId,
+    grant_id: String,
+    rotated_from: Option<(&crate::domain::TokenHash, UnixTime)>,
+    now: UnixTime,
+) -> Result<HttpResponse, OAuthError> {
+    let access = BrokerAccessToken::generate();
+    let refresh = BrokerRefreshToken::generate();
+    let ttl = state.oauth.access_token_ttl_s;
+    let issued = IssuedTokens {
+        link_id,
+        grant_id,
+        access_hash: access.hash(),
+        access_expires_at: now.plus_secs(ttl),
+        refresh_hash: refresh.hash(),
+    };
+    state.store.issue_tokens(&issued, rotated_from, now).await.map_err(store_failed)?;
+    tracing::info!(link_id = %link_id, "broker tokens issued");
+    let mut response = HttpResponse::Ok();
+    no_store(&mut response);
+    Ok(response.json(TokenResponse {
+        access_token: access.expose(),
+        token_type: "Bearer",
+        expires_in: ttl,
+        refresh_token: refresh.expose(),
+    }))
+}

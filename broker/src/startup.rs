@@ -1,0 +1,114 @@
+//! Building the application (listener bound, store ready) apart from running it, so tests can start the
+//! real thing on port 0.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use tracing_actix_web::TracingLogger;
+
+use crate::config::Settings;
+use crate::domain::UnixTime;
+use crate::spotify::{SpotifyAccounts, http_client};
+use crate::state::AppState;
+use crate::store::{PoolSettings, Store};
+use crate::telemetry::RequestSpan;
+use crate::{oauth, routes};
+
+/// How often expired pending authorizations, codes and tokens are purged.
+const PURGE_INTERVAL: Duration = Duration::from_secs(300);
+
+/// Whether `build` applies pending migrations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Migrations {
+    Apply,
+    Skip,
+}
+
+/// A built broker: bound, not yet serving.
+pub struct Application {
+    port: u16,
+    server: Server,
+    store: Store,
+}
+
+impl Application {
+    /// Binds the listener, prepares the store (migrating if asked) and the Spotify client.
+    pub async fn build(settings: Settings, migrations: Migrations) -> anyhow::Result<Self> {
+        let store = open_store(&settings)?;
+        if migrations == Migrations::Apply {
+            store.migrate().await.context("applying migrations")?;
+        }
+        let listener = TcpListener::bind(&settings.server.bind)
+            .with_context(|| format!("server.bind: cannot listen on {}", settings.server.bind))?;
+        let port = listener.local_addr().context("reading the bound address")?.port();
+        let http = http_client(Duration::from_millis(settings.spotify.timeout_ms))
+            .context("building the spotify http client")?;
+        let spotify_accounts =
+            SpotifyAccounts::new(&settings.spotify, &settings.spotify_callback_url(), http.clone())
+                .context("spotify urls")?;
+        let shutdown_timeout = settings.server.shutdown_timeout_s;
+        let state = web::Data::new(Arc::new(AppState {
+            store: store.clone(),
+            spotify_accounts,
+            spotify_http: http,
+            spotify_api_url: settings.spotify.api_url,
+            alexa: settings.alexa,
+            auth: settings.auth,
+            oauth: settings.oauth,
+            max_body_bytes: settings.server.max_body_bytes,
+        }));
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(TracingLogger::<RequestSpan>::new())
+                .app_data(state.clone())
+                .configure(routes::configure)
+                .configure(oauth::configure)
+                .default_service(web::to(routes::not_found))
+        })
+        .listen(listener)
+        .context("starting the http server")?
+        .shutdown_timeout(shutdown_timeout)
+        .run();
+        tracing::info!(address = %format!("http://{}:{port}", settings.server.bind.rsplit_once(':').map_or("0.0.0.0", |(host, _)| host)), "broker listening");
+        Ok(Self { port, server, store })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGTERM/SIGINT, letting in-flight requests finish.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let purge = tokio::spawn(purge_periodically(self.store.clone()));
+        let result = self.server.await;
+        purge.abort();
+        self.store.close().await;
+        result
+    }
+}
+
+/// Opens the store named by `database.url` (lazily: no connection is made here).
+pub fn open_store(settings: &Settings) -> anyhow::Result<Store> {
+    let keys = Arc::new(settings.key_ring()?);
+    let pool = PoolSettings {
+        max_connections: settings.database.max_connections,
+        acquire_timeout: Duration::from_secs(settings.database.acquire_timeout_s),
+    };
+    Ok(Store::connect_lazy(&settings.database_url(), &pool, keys)?)
+}
+
+async fn purge_periodically(store: Store) {
+    let mut ticker = tokio::time::interval(PURGE_INTERVAL);
+    loop {
+        ticker.tick().await;
+        match store.purge_expired(UnixTime::now()).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "purged expired authorizations and tokens"),
+            Err(err) => tracing::warn!(error = ?err, "purging expired rows failed"),
+        }
+    }
+}
