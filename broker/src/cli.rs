@@ -74,26 +74,40 @@ pub async fn run(cli: Cli) -> ExitCode {
 async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     if let Command::Keys(KeysCommand::Generate { id }) = &cli.command {
         let id = KeyId::parse(id).map_err(|e| anyhow::anyhow!("--id: {e}"))?;
-        println!("BROKER__CRYPTO__KEYS__{}={}", id.as_str().to_uppercase(), generate_key().expose_secret());
+        println!(
+            "BROKER__CRYPTO__KEYS__{}={}",
+            id.as_str().to_uppercase(),
+            generate_key().expose_secret()
+        );
         return Ok(());
     }
     let settings = Settings::load(cli.config.as_deref())?;
     match cli.command {
         Command::Serve { no_migrate } => {
             telemetry::init(settings.log.format, &settings.log.level);
-            let migrations = if no_migrate { Migrations::Skip } else { Migrations::Apply };
+            let migrations = if no_migrate {
+                Migrations::Skip
+            } else {
+                Migrations::Apply
+            };
             let app = Application::build(settings, migrations).await?;
             app.run_until_stopped().await.context("serving")?;
         }
         Command::Migrate => {
             telemetry::init(LogFormat::Pretty, &settings.log.level);
-            open_store(&settings)?.migrate().await.context("applying migrations")?;
+            open_store(&settings)?
+                .migrate()
+                .await
+                .context("applying migrations")?;
             println!("migrations applied");
         }
         Command::Keys(KeysCommand::Rewrap) => {
             let store = open_store(&settings)?;
             let rewrapped = store.rewrap_tokens().await.context("re-sealing tokens")?;
-            println!("re-sealed {rewrapped} token(s) under key {}", settings.crypto.active_key_id);
+            println!(
+                "re-sealed {rewrapped} token(s) under key {}",
+                settings.crypto.active_key_id
+            );
         }
         Command::Keys(KeysCommand::Generate { .. }) => {}
         Command::Links(LinksCommand::List) => {

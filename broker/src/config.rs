@@ -14,8 +14,12 @@ use crate::domain::{ClientId, KeyId, RedirectUri};
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://broker.db";
 
 /// Keys that hold lists; in the environment they are comma-separated.
-const LIST_KEYS: [&str; 4] =
-    ["alexa.redirect_uris", "spotify.scopes", "auth.service_tokens", "auth.admin_tokens"];
+const LIST_KEYS: [&str; 4] = [
+    "alexa.redirect_uris",
+    "spotify.scopes",
+    "auth.service_tokens",
+    "auth.admin_tokens",
+];
 
 #[derive(Debug, Deserialize)]
 pub struct Settings {
@@ -26,7 +30,33 @@ pub struct Settings {
     pub crypto: CryptoSettings,
     pub auth: AuthSettings,
     pub oauth: OAuthSettings,
+    pub proxy: ProxyConfig,
+    pub cache: CacheConfig,
     pub log: LogSettings,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ProxyConfig {
+    /// Budget when the skill sends no `X-Request-Deadline-Ms`.
+    pub default_deadline_ms: u64,
+    /// The longest budget a caller may ask for.
+    pub max_deadline_ms: u64,
+    /// How long a background fetch that fills the cache may take.
+    pub fetch_budget_ms: u64,
+    /// Retries of a GET after a connection error or 5xx.
+    pub max_retries: u32,
+    /// Cap on the `Retry-After` passed on (and paused for) after a Spotify 429.
+    pub max_retry_after_s: u64,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CacheConfig {
+    /// Most cached Spotify answers.
+    pub max_entries: u64,
+    /// Most bytes of cached Spotify answers.
+    pub max_bytes: u64,
+    /// Most broker tokens and links held in memory.
+    pub max_links: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -61,6 +91,10 @@ pub struct SpotifySettings {
     pub scopes: Vec<String>,
     /// Timeout of one call to Spotify, in milliseconds.
     pub timeout_ms: u64,
+    /// Refresh the access token this many seconds before it expires.
+    pub refresh_margin_s: i64,
+    /// How long one replica may hold a link's refresh lease.
+    pub refresh_lease_s: i64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -120,7 +154,10 @@ pub enum ConfigError {
 }
 
 fn invalid(key: &str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { key: key.to_owned(), reason: reason.into() }
+    ConfigError::Invalid {
+        key: key.to_owned(),
+        reason: reason.into(),
+    }
 }
 
 impl Settings {
@@ -134,7 +171,11 @@ impl Settings {
         file: Option<&Path>,
         env: config::Environment,
     ) -> Result<Self, ConfigError> {
-        let mut env = env.prefix_separator("__").separator("__").list_separator(",").try_parsing(true);
+        let mut env = env
+            .prefix_separator("__")
+            .separator("__")
+            .list_separator(",")
+            .try_parsing(true);
         for key in LIST_KEYS {
             env = env.with_list_parse_key(key);
         }
@@ -159,6 +200,16 @@ impl Settings {
                 ],
             )?
             .set_default("spotify.timeout_ms", 3000)?
+            .set_default("spotify.refresh_margin_s", 60)?
+            .set_default("spotify.refresh_lease_s", 15)?
+            .set_default("proxy.default_deadline_ms", 5000)?
+            .set_default("proxy.max_deadline_ms", 10_000)?
+            .set_default("proxy.fetch_budget_ms", 5000)?
+            .set_default("proxy.max_retries", 2)?
+            .set_default("proxy.max_retry_after_s", 60)?
+            .set_default("cache.max_entries", 50_000)?
+            .set_default("cache.max_bytes", 64 * 1024 * 1024)?
+            .set_default("cache.max_links", 100_000)?
             .set_default("alexa.redirect_uris", Vec::<String>::new())?
             .set_default("auth.service_tokens", Vec::<String>::new())?
             .set_default("auth.admin_tokens", Vec::<String>::new())?
@@ -170,7 +221,10 @@ impl Settings {
             .set_default("log.level", "info")?;
         if let Some(file) = file {
             if !file.is_file() {
-                return Err(invalid("--config", format!("{} is not a readable file", file.display())));
+                return Err(invalid(
+                    "--config",
+                    format!("{} is not a readable file", file.display()),
+                ));
             }
             builder = builder.add_source(config::File::from(file));
         }
@@ -181,22 +235,48 @@ impl Settings {
 
     fn validate(&self) -> Result<(), ConfigError> {
         if self.alexa.redirect_uris.is_empty() {
-            return Err(invalid("alexa.redirect_uris", "at least one alexa redirect url is required"));
+            return Err(invalid(
+                "alexa.redirect_uris",
+                "at least one alexa redirect url is required",
+            ));
         }
         if self.auth.service_tokens.is_empty() {
-            return Err(invalid("auth.service_tokens", "at least one service token is required"));
+            return Err(invalid(
+                "auth.service_tokens",
+                "at least one service token is required",
+            ));
         }
         if self.spotify.client_id.trim().is_empty() {
             return Err(invalid("spotify.client_id", "must not be empty"));
         }
         if self.oauth.access_token_ttl_s < 360 {
-            return Err(invalid("oauth.access_token_ttl_s", "alexa requires at least 360 seconds"));
+            return Err(invalid(
+                "oauth.access_token_ttl_s",
+                "alexa requires at least 360 seconds",
+            ));
         }
         if !(1..=600).contains(&self.oauth.authorization_code_ttl_s) {
-            return Err(invalid("oauth.authorization_code_ttl_s", "must be between 1 and 600 seconds"));
+            return Err(invalid(
+                "oauth.authorization_code_ttl_s",
+                "must be between 1 and 600 seconds",
+            ));
         }
         if self.oauth.refresh_token_grace_s < 0 || self.oauth.pending_authorization_ttl_s <= 0 {
             return Err(invalid("oauth", "durations must be positive"));
+        }
+        if self.spotify.refresh_lease_s * 1000
+            <= i64::try_from(self.spotify.timeout_ms).unwrap_or(i64::MAX)
+        {
+            return Err(invalid(
+                "spotify.refresh_lease_s",
+                "must outlast spotify.timeout_ms",
+            ));
+        }
+        if self.cache.max_entries == 0 || self.cache.max_bytes == 0 {
+            return Err(invalid(
+                "cache",
+                "max_entries and max_bytes must be positive",
+            ));
         }
         self.key_ring()?;
         Ok(())
@@ -208,7 +288,8 @@ impl Settings {
             .map_err(|e| invalid("crypto.active_key_id", e.0))?;
         let mut keys = Vec::with_capacity(self.crypto.keys.len());
         for (raw_id, key) in &self.crypto.keys {
-            let id = KeyId::parse(raw_id).map_err(|e| invalid(&format!("crypto.keys.{raw_id}"), e.0))?;
+            let id =
+                KeyId::parse(raw_id).map_err(|e| invalid(&format!("crypto.keys.{raw_id}"), e.0))?;
             keys.push((id, key.clone()));
         }
         KeyRing::new(keys, active).map_err(|e| invalid("crypto.keys", e.to_string()))
@@ -224,7 +305,10 @@ impl Settings {
 
     /// Where Spotify sends the user back after consent.
     pub fn spotify_callback_url(&self) -> String {
-        format!("{}/oauth/spotify/callback", self.server.public_url.as_str().trim_end_matches('/'))
+        format!(
+            "{}/oauth/spotify/callback",
+            self.server.public_url.as_str().trim_end_matches('/')
+        )
     }
 }
 
@@ -234,8 +318,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn env(pairs: &[(&str, &str)]) -> config::Environment {
-        let map: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         config::Environment::with_prefix("BROKER").source(Some(map))
     }
 
@@ -247,7 +333,10 @@ mod tests {
             ("BROKER__SPOTIFY__CLIENT_SECRET", "sps"),
             ("BROKER__ALEXA__CLIENT_ID", "alexa"),
             ("BROKER__ALEXA__CLIENT_SECRET", "as"),
-            ("BROKER__ALEXA__REDIRECT_URIS", "https://a.example/cb,https://b.example/cb"),
+            (
+                "BROKER__ALEXA__REDIRECT_URIS",
+                "https://a.example/cb,https://b.example/cb",
+            ),
             ("BROKER__CRYPTO__KEYS__K1", KEY),
             ("BROKER__CRYPTO__ACTIVE_KEY_ID", "k1"),
             ("BROKER__AUTH__SERVICE_TOKENS", "svc1,svc2"),
@@ -267,19 +356,25 @@ mod tests {
     fn errors_name_the_key() {
         let mut pairs = minimal();
         pairs.retain(|(k, _)| *k != "BROKER__ALEXA__CLIENT_SECRET");
-        let err = Settings::load_with_env(None, env(&pairs)).unwrap_err().to_string();
+        let err = Settings::load_with_env(None, env(&pairs))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("alexa.client_secret"), "{err}");
 
         let mut pairs = minimal();
         pairs.push(("BROKER__CRYPTO__KEYS__K2", "c2hvcnQ="));
-        let err = Settings::load_with_env(None, env(&pairs)).unwrap_err().to_string();
+        let err = Settings::load_with_env(None, env(&pairs))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("k2") && err.contains("32 bytes"), "{err}");
         assert!(!err.contains("c2hvcnQ="), "{err}");
 
         let mut pairs = minimal();
         pairs.push(("BROKER__ALEXA__REDIRECT_URIS", "http://evil.example/cb"));
         pairs.remove(4);
-        let err = Settings::load_with_env(None, env(&pairs)).unwrap_err().to_string();
+        let err = Settings::load_with_env(None, env(&pairs))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("redirect_uri"), "{err}");
     }
 }

@@ -102,7 +102,9 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::RelinkRequired(_) | Self::ServiceUnauthorized => StatusCode::UNAUTHORIZED,
-            Self::Forbidden | Self::AppNotPermitted | Self::PremiumRequired => StatusCode::FORBIDDEN,
+            Self::Forbidden | Self::AppNotPermitted | Self::PremiumRequired => {
+                StatusCode::FORBIDDEN
+            }
             Self::NoActiveDevice | Self::NotFound => StatusCode::NOT_FOUND,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -126,6 +128,12 @@ impl ResponseError for ApiError {
             response.insert_header((header::RETRY_AFTER, seconds.to_string()));
         }
         let message = self.message();
-        response.json(Body { error: Inner { code: self.code(), message: &message, retry_after_s } })
+        response.json(Body {
+            error: Inner {
+                code: self.code(),
+                message: &message,
+                retry_after_s,
+            },
+        })
     }
 }

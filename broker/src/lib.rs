@@ -1,10 +1,14 @@
 //! The token broker: Alexa's OAuth authorization server in front of Spotify, holding Spotify tokens sealed.
 
+pub mod admin;
+pub mod api;
+pub mod body;
 pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod error;
+pub mod linked;
 pub mod oauth;
 pub mod routes;
 pub mod spotify;

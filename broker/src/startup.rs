@@ -10,13 +10,16 @@ use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use tracing_actix_web::TracingLogger;
 
+use crate::api::{CacheSettings, Proxy, ProxySettings, ResponseCache};
 use crate::config::Settings;
 use crate::domain::UnixTime;
+use crate::linked::{CHANGE_POLL, LinkedAccounts, LinkedSettings};
+use crate::spotify::WebApi;
 use crate::spotify::{SpotifyAccounts, http_client};
 use crate::state::AppState;
 use crate::store::{PoolSettings, Store};
 use crate::telemetry::RequestSpan;
-use crate::{oauth, routes};
+use crate::{admin, api, oauth, routes};
 
 /// How often expired pending authorizations, codes and tokens are purged.
 const PURGE_INTERVAL: Duration = Duration::from_secs(300);
@@ -33,6 +36,7 @@ pub struct Application {
     port: u16,
     server: Server,
     store: Store,
+    proxy: Arc<Proxy>,
 }
 
 impl Application {
@@ -44,16 +48,50 @@ impl Application {
         }
         let listener = TcpListener::bind(&settings.server.bind)
             .with_context(|| format!("server.bind: cannot listen on {}", settings.server.bind))?;
-        let port = listener.local_addr().context("reading the bound address")?.port();
+        let port = listener
+            .local_addr()
+            .context("reading the bound address")?
+            .port();
         let http = http_client(Duration::from_millis(settings.spotify.timeout_ms))
             .context("building the spotify http client")?;
-        let spotify_accounts =
-            SpotifyAccounts::new(&settings.spotify, &settings.spotify_callback_url(), http.clone())
-                .context("spotify urls")?;
+        let spotify_accounts = SpotifyAccounts::new(
+            &settings.spotify,
+            &settings.spotify_callback_url(),
+            http.clone(),
+        )
+        .context("spotify urls")?;
+        let linked = Arc::new(LinkedAccounts::new(
+            store.clone(),
+            spotify_accounts.clone(),
+            LinkedSettings {
+                refresh_margin_s: settings.spotify.refresh_margin_s,
+                refresh_lease_s: settings.spotify.refresh_lease_s,
+                max_cached_tokens: settings.cache.max_links,
+            },
+        ));
+        let proxy = Arc::new(Proxy::new(
+            linked,
+            WebApi::new(
+                http.clone(),
+                &settings.spotify.api_url,
+                settings.proxy.max_retries,
+            ),
+            ResponseCache::new(CacheSettings {
+                max_entries: settings.cache.max_entries,
+                max_bytes: settings.cache.max_bytes,
+            }),
+            ProxySettings {
+                default_deadline: Duration::from_millis(settings.proxy.default_deadline_ms),
+                max_deadline: Duration::from_millis(settings.proxy.max_deadline_ms),
+                fetch_budget: Duration::from_millis(settings.proxy.fetch_budget_ms),
+                max_retry_after_s: settings.proxy.max_retry_after_s,
+            },
+        ));
         let shutdown_timeout = settings.server.shutdown_timeout_s;
         let state = web::Data::new(Arc::new(AppState {
             store: store.clone(),
             spotify_accounts,
+            proxy: proxy.clone(),
             spotify_http: http,
             spotify_api_url: settings.spotify.api_url,
             alexa: settings.alexa,
@@ -67,6 +105,8 @@ impl Application {
                 .app_data(state.clone())
                 .configure(routes::configure)
                 .configure(oauth::configure)
+                .configure(api::configure)
+                .configure(admin::configure)
                 .default_service(web::to(routes::not_found))
         })
         .listen(listener)
@@ -74,7 +114,12 @@ impl Application {
         .shutdown_timeout(shutdown_timeout)
         .run();
         tracing::info!(address = %format!("http://{}:{port}", settings.server.bind.rsplit_once(':').map_or("0.0.0.0", |(host, _)| host)), "broker listening");
-        Ok(Self { port, server, store })
+        Ok(Self {
+            port,
+            server,
+            store,
+            proxy,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -84,8 +129,10 @@ impl Application {
     /// Serves until SIGTERM/SIGINT, letting in-flight requests finish.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let purge = tokio::spawn(purge_periodically(self.store.clone()));
+        let feed = tokio::spawn(follow_link_changes(self.store.clone(), self.proxy.clone()));
         let result = self.server.await;
         purge.abort();
+        feed.abort();
         self.store.close().await;
         result
     }
@@ -109,6 +156,32 @@ async fn purge_periodically(store: Store) {
             Ok(0) => {}
             Ok(removed) => tracing::info!(removed, "purged expired authorizations and tokens"),
             Err(err) => tracing::warn!(error = ?err, "purging expired rows failed"),
+        }
+    }
+}
+
+/// Drops what this replica holds in memory about links that changed elsewhere (refreshed, relinked,
+/// revoked), within about [`CHANGE_POLL`].
+async fn follow_link_changes(store: Store, proxy: Arc<Proxy>) {
+    let mut since = UnixTime::now().plus_secs(-1);
+    let mut ticker = tokio::time::interval(CHANGE_POLL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        match store.links_changed_since(since).await {
+            Ok(changes) => {
+                for change in &changes {
+                    if proxy
+                        .linked()
+                        .on_changed(&change.link_id, change.token_version)
+                        .await
+                    {
+                        proxy.forget_link(&change.link_id).await;
+                    }
+                    since = since.max(change.updated_at.plus_secs(-1));
+                }
+            }
+            Err(err) => tracing::debug!(error = ?err, "reading link changes failed"),
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::api::Proxy;
 use crate::config::{AlexaSettings, AuthSettings, OAuthSettings};
 use crate::spotify::SpotifyAccounts;
 use crate::store::Store;
@@ -11,6 +12,7 @@ use crate::store::Store;
 pub struct AppState {
     pub store: Store,
     pub spotify_accounts: SpotifyAccounts,
+    pub proxy: Arc<Proxy>,
     pub spotify_http: reqwest::Client,
     pub spotify_api_url: url::Url,
     pub alexa: AlexaSettings,

@@ -33,7 +33,10 @@ pub enum CipherError {
     #[error("sealing failed")]
     Seal,
     #[error("key {key_id}: {reason}")]
-    BadKey { key_id: String, reason: &'static str },
+    BadKey {
+        key_id: String,
+        reason: &'static str,
+    },
     #[error("crypto.active_key_id {0} is not in crypto.keys")]
     MissingActiveKey(String),
 }
@@ -79,7 +82,10 @@ impl KeyRing {
     ) -> Result<Self, CipherError> {
         let mut ring = BTreeMap::new();
         for (key_id, encoded) in keys {
-            let bad = |reason| CipherError::BadKey { key_id: key_id.to_string(), reason };
+            let bad = |reason| CipherError::BadKey {
+                key_id: key_id.to_string(),
+                reason,
+            };
             let bytes = STANDARD
                 .decode(encoded.expose_secret().trim())
                 .map_err(|_| bad("not valid base64"))?;
@@ -107,7 +113,10 @@ impl KeyRing {
         let ciphertext = cipher
             .encrypt(
                 Nonce::from_slice(&nonce),
-                Payload { msg: plaintext.as_bytes(), aad: aad.0.as_bytes() },
+                Payload {
+                    msg: plaintext.as_bytes(),
+                    aad: aad.0.as_bytes(),
+                },
             )
             .map_err(|_| CipherError::Seal)?;
         let key_id = self.active.as_str().as_bytes();
@@ -129,7 +138,13 @@ impl KeyRing {
             .and_then(|id| self.keys.get(&id))
             .ok_or_else(|| CipherError::UnknownKey(key_id.to_owned()))?;
         let plaintext = cipher
-            .decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad: aad.0.as_bytes() })
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad: aad.0.as_bytes(),
+                },
+            )
             .map_err(|_| CipherError::Tampered)?;
         String::from_utf8(plaintext)
             .map(SecretString::from)
@@ -165,7 +180,8 @@ mod tests {
 
     fn ring(ids: &[&str], active: &str) -> KeyRing {
         KeyRing::new(
-            ids.iter().map(|id| (KeyId::parse(id).unwrap(), generate_key())),
+            ids.iter()
+                .map(|id| (KeyId::parse(id).unwrap(), generate_key())),
             KeyId::parse(active).unwrap(),
         )
         .unwrap()
@@ -178,7 +194,10 @@ mod tests {
     #[test]
     fn seals_differ_each_time() {
         let ring = ring(&["k1"], "k1");
-        assert_ne!(ring.seal("x", &aad("r")).unwrap(), ring.seal("x", &aad("r")).unwrap());
+        assert_ne!(
+            ring.seal("x", &aad("r")).unwrap(),
+            ring.seal("x", &aad("r")).unwrap()
+        );
     }
 
     #[test]
@@ -189,19 +208,34 @@ mod tests {
         let before = KeyRing::new([(id("k1"), k1.clone())], id("k1")).unwrap();
         let sealed = before.seal("refresh", &aad("r")).unwrap();
         let after = KeyRing::new([(id("k1"), k1), (id("k2"), k2)], id("k2")).unwrap();
-        assert_eq!(after.open(&sealed, &aad("r")).unwrap().expose_secret(), "refresh");
-        assert_eq!(KeyRing::key_id_of(&after.seal("x", &aad("r")).unwrap()).unwrap(), "k2");
+        assert_eq!(
+            after.open(&sealed, &aad("r")).unwrap().expose_secret(),
+            "refresh"
+        );
+        assert_eq!(
+            KeyRing::key_id_of(&after.seal("x", &aad("r")).unwrap()).unwrap(),
+            "k2"
+        );
     }
 
     #[test]
     fn refuses_bad_keys() {
         let id = KeyId::parse("k1").unwrap();
         let short = SecretString::from(STANDARD.encode([0u8; 16]));
-        assert!(matches!(KeyRing::new([(id.clone(), short)], id.clone()), Err(CipherError::BadKey { .. })));
+        assert!(matches!(
+            KeyRing::new([(id.clone(), short)], id.clone()),
+            Err(CipherError::BadKey { .. })
+        ));
         let junk = SecretString::from("not base64!".to_owned());
-        assert!(matches!(KeyRing::new([(id.clone(), junk)], id.clone()), Err(CipherError::BadKey { .. })));
+        assert!(matches!(
+            KeyRing::new([(id.clone(), junk)], id.clone()),
+            Err(CipherError::BadKey { .. })
+        ));
         let other = KeyId::parse("k2").unwrap();
-        assert!(matches!(KeyRing::new([(id, generate_key())], other), Err(CipherError::MissingActiveKey(_))));
+        assert!(matches!(
+            KeyRing::new([(id, generate_key())], other),
+            Err(CipherError::MissingActiveKey(_))
+        ));
     }
 
     #[test]
@@ -215,7 +249,8 @@ mod tests {
         fn open_inverts_seal(plaintext in ".{0,200}", row in "[a-z0-9-]{1,36}") {
             let ring = ring(&["k1"], "k1");
             let sealed = ring.seal(&plaintext, &aad(&row)).unwrap();
-            prop_assert_eq!(ring.open(&sealed, &aad(&row)).unwrap().expose_secret(), plaintext.as_str());
+            let opened = ring.open(&sealed, &aad(&row)).unwrap();
+            prop_assert_eq!(opened.expose_secret(), plaintext.as_str());
         }
 
         #[test]

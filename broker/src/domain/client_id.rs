@@ -5,8 +5,7 @@ use std::fmt;
 use super::InvalidValue;
 
 /// A non-empty, printable client id of bounded length.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-#[derive(serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Deserialize)]
 #[serde(try_from = "String")]
 pub struct ClientId(String);
 
@@ -16,7 +15,9 @@ impl ClientId {
         if ok {
             Ok(Self(raw.to_owned()))
         } else {
-            Err(InvalidValue("client_id must be 1-256 printable ascii characters"))
+            Err(InvalidValue(
+                "client_id must be 1-256 printable ascii characters",
+            ))
         }
     }
 

@@ -5,8 +5,7 @@ use std::fmt;
 use super::InvalidValue;
 
 /// A key id: 1-32 characters of lowercase ascii letters, digits, `-` and `_`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[derive(serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Deserialize)]
 #[serde(try_from = "String")]
 pub struct KeyId(String);
 

@@ -59,7 +59,12 @@ mod tests {
 
     #[test]
     fn refuses_other_forms() {
-        for raw in ["", "abc", "00000000000000000000000000000000", "../../etc/passwd"] {
+        for raw in [
+            "",
+            "abc",
+            "00000000000000000000000000000000",
+            "../../etc/passwd",
+        ] {
             assert!(LinkId::parse(raw).is_err(), "{raw}");
         }
     }

@@ -27,7 +27,9 @@ impl CodeChallenge {
             return Err(InvalidValue("code_challenge_method must be S256"));
         }
         if challenge.len() != 43 || !challenge.bytes().all(is_unreserved) {
-            return Err(InvalidValue("code_challenge must be a base64url sha-256 digest"));
+            return Err(InvalidValue(
+                "code_challenge must be a base64url sha-256 digest",
+            ));
         }
         Ok(Self(challenge.to_owned()))
     }
@@ -50,7 +52,9 @@ pub struct CodeVerifier(SecretString);
 impl CodeVerifier {
     pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
         if !(43..=128).contains(&raw.len()) || !raw.bytes().all(is_unreserved) {
-            return Err(InvalidValue("code_verifier must be 43-128 unreserved characters"));
+            return Err(InvalidValue(
+                "code_verifier must be 43-128 unreserved characters",
+            ));
         }
         Ok(Self(SecretString::from(raw.to_owned())))
     }
@@ -85,7 +89,8 @@ mod tests {
     fn rfc7636_appendix_b_example() {
         let verifier = CodeVerifier::parse("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk").unwrap();
         let challenge =
-            CodeChallenge::parse("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", Some("S256")).unwrap();
+            CodeChallenge::parse("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", Some("S256"))
+                .unwrap();
         assert!(challenge.is_satisfied_by(&verifier));
         assert!(!challenge.is_satisfied_by(&CodeVerifier::generate()));
     }
@@ -93,6 +98,9 @@ mod tests {
     #[test]
     fn plain_is_refused() {
         assert!(CodeChallenge::parse("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", None).is_err());
-        assert!(CodeChallenge::parse("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", Some("plain")).is_err());
+        assert!(
+            CodeChallenge::parse("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", Some("plain"))
+                .is_err()
+        );
     }
 }

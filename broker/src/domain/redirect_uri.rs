@@ -8,14 +8,14 @@ use super::InvalidValue;
 
 /// An absolute https URI without a fragment (http is allowed only for loopback hosts, for local runs).
 /// Comparison is on the exact string the client registered, never on a normalized form.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-#[derive(serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Deserialize)]
 #[serde(try_from = "String")]
 pub struct RedirectUri(String);
 
 impl RedirectUri {
     pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
-        let url = Url::parse(raw).map_err(|_| InvalidValue("redirect_uri must be an absolute url"))?;
+        let url =
+            Url::parse(raw).map_err(|_| InvalidValue("redirect_uri must be an absolute url"))?;
         if url.fragment().is_some() {
             return Err(InvalidValue("redirect_uri must not have a fragment"));
         }
@@ -50,6 +50,13 @@ impl fmt::Display for RedirectUri {
     }
 }
 
+impl TryFrom<String> for RedirectUri {
+    type Error = InvalidValue;
+    fn try_from(raw: String) -> Result<Self, Self::Error> {
+        Self::parse(&raw)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,7 +69,13 @@ mod tests {
 
     #[test]
     fn refuses_the_rest() {
-        for raw in ["", "/relative", "http://evil.example/cb", "https://a.example/cb#frag", "javascript:alert(1)"] {
+        for raw in [
+            "",
+            "/relative",
+            "http://evil.example/cb",
+            "https://a.example/cb#frag",
+            "javascript:alert(1)",
+        ] {
             assert!(RedirectUri::parse(raw).is_err(), "{raw}");
         }
     }
@@ -70,13 +83,9 @@ mod tests {
     #[test]
     fn appends_query() {
         let uri = RedirectUri::parse("https://a.example/cb?x=1").unwrap();
-        assert_eq!(uri.with_query(&[("code", "c"), ("state", "a b")]), "https://a.example/cb?x=1&code=c&state=a+b");
-    }
-}
-
-impl TryFrom<String> for RedirectUri {
-    type Error = InvalidValue;
-    fn try_from(raw: String) -> Result<Self, Self::Error> {
-        Self::parse(&raw)
+        assert_eq!(
+            uri.with_query(&[("code", "c"), ("state", "a b")]),
+            "https://a.example/cb?x=1&code=c&state=a+b"
+        );
     }
 }

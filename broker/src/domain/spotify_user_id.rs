@@ -10,13 +10,13 @@ pub struct SpotifyUserId(String);
 
 impl SpotifyUserId {
     pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
-        let ok = !raw.is_empty()
-            && raw.len() <= 128
-            && raw.chars().all(|c| c.is_ascii_graphic());
+        let ok = !raw.is_empty() && raw.len() <= 128 && raw.chars().all(|c| c.is_ascii_graphic());
         if ok {
             Ok(Self(raw.to_owned()))
         } else {
-            Err(InvalidValue("spotify user id must be 1-128 printable ascii characters"))
+            Err(InvalidValue(
+                "spotify user id must be 1-128 printable ascii characters",
+            ))
         }
     }
 

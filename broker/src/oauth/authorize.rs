@@ -21,11 +21,21 @@ pub async fn authorize(request: HttpRequest, state: SharedState) -> HttpResponse
     // Until client and redirect URI are known good, nothing is redirected (RFC 6749 §4.1.2.1).
     let client_ok = params.get("client_id") == Some(state.alexa.client_id.as_str());
     if !client_ok {
-        return error_page(StatusCode::BAD_REQUEST, "invalid_client", "unknown client_id");
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "invalid_client",
+            "unknown client_id",
+        );
     }
     let Some(redirect_uri) = params
         .get("redirect_uri")
-        .and_then(|raw| state.alexa.redirect_uris.iter().find(|allowed| allowed.as_str() == raw))
+        .and_then(|raw| {
+            state
+                .alexa
+                .redirect_uris
+                .iter()
+                .find(|allowed| allowed.as_str() == raw)
+        })
         .cloned()
     else {
         return error_page(
@@ -57,7 +67,10 @@ pub async fn authorize(request: HttpRequest, state: SharedState) -> HttpResponse
             }
         }
         None if params.get("code_challenge_method").is_some() => {
-            return fail("invalid_request", "code_challenge_method without code_challenge");
+            return fail(
+                "invalid_request",
+                "code_challenge_method without code_challenge",
+            );
         }
         None => None,
     };
@@ -74,16 +87,30 @@ pub async fn authorize(request: HttpRequest, state: SharedState) -> HttpResponse
         spotify_code_verifier: verifier.clone(),
         expires_at: now.plus_secs(state.oauth.pending_authorization_ttl_s),
     };
-    if let Err(err) = state.store.insert_pending_authorization(&pending, now).await {
+    if let Err(err) = state
+        .store
+        .insert_pending_authorization(&pending, now)
+        .await
+    {
         tracing::error!(error = ?err, "storing pending authorization failed");
-        return fail("temporarily_unavailable", "the broker cannot start linking right now");
+        return fail(
+            "temporarily_unavailable",
+            "the broker cannot start linking right now",
+        );
     }
     tracing::info!("authorization started, sending user to spotify");
-    redirect(&state.spotify_accounts.authorize_url(&oauth_state, &verifier))
+    redirect(
+        &state
+            .spotify_accounts
+            .authorize_url(&oauth_state, &verifier),
+    )
 }
 
 /// Appends Alexa's `state` when it sent one.
-pub fn with_state<'a>(pairs: &[(&'a str, &'a str)], alexa_state: &'a str) -> Vec<(&'a str, &'a str)> {
+pub fn with_state<'a>(
+    pairs: &[(&'a str, &'a str)],
+    alexa_state: &'a str,
+) -> Vec<(&'a str, &'a str)> {
     let mut all = pairs.to_vec();
     if !alexa_state.is_empty() {
         all.push(("state", alexa_state));
@@ -95,10 +122,20 @@ pub fn with_state<'a>(pairs: &[(&'a str, &'a str)], alexa_state: &'a str) -> Vec
 pub fn redirect(location: &str) -> HttpResponse {
     let mut response = HttpResponse::Found();
     no_store(&mut response);
-    response.insert_header((header::LOCATION, location)).finish()
+    response
+        .insert_header((header::LOCATION, location))
+        .finish()
 }
 
 /// Sends an OAuth error back to Alexa's redirect URI.
-pub fn redirect_error(uri: &RedirectUri, alexa_state: &str, code: &str, description: &str) -> HttpResponse {
-    redirect(&uri.with_query(&with_state(&[("error", code), ("error_description", description)], alexa_state)))
+pub fn redirect_error(
+    uri: &RedirectUri,
+    alexa_state: &str,
+    code: &str,
+    description: &str,
+) -> HttpResponse {
+    redirect(&uri.with_query(&with_state(
+        &[("error", code), ("error_description", description)],
+        alexa_state,
+    )))
 }

@@ -16,12 +16,23 @@ pub async fn spotify_callback(request: HttpRequest, state: SharedState) -> HttpR
         Ok(params) => params,
         Err(err) => return error_page(StatusCode::BAD_REQUEST, err.code(), err.description()),
     };
-    let Some(state_hash) = params.get("state").and_then(|raw| OAuthState::parse(raw).ok()).map(|s| s.hash())
+    let Some(state_hash) = params
+        .get("state")
+        .and_then(|raw| OAuthState::parse(raw).ok())
+        .map(|s| s.hash())
     else {
-        return error_page(StatusCode::BAD_REQUEST, "invalid_request", "the state is missing or malformed");
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "the state is missing or malformed",
+        );
     };
     let now = UnixTime::now();
-    let pending = match state.store.take_pending_authorization(&state_hash, now).await {
+    let pending = match state
+        .store
+        .take_pending_authorization(&state_hash, now)
+        .await
+    {
         Ok(Some(pending)) => pending,
         Ok(None) => {
             return error_page(
@@ -41,17 +52,34 @@ pub async fn spotify_callback(request: HttpRequest, state: SharedState) -> HttpR
     };
     if let Some(error) = params.get("error") {
         tracing::info!(spotify_error = error, "spotify consent did not complete");
-        let code = if error == "access_denied" { "access_denied" } else { "server_error" };
-        return redirect_error(&pending.redirect_uri, &pending.alexa_state, code, "spotify did not grant access");
+        let code = if error == "access_denied" {
+            "access_denied"
+        } else {
+            "server_error"
+        };
+        return redirect_error(
+            &pending.redirect_uri,
+            &pending.alexa_state,
+            code,
+            "spotify did not grant access",
+        );
     }
     let Some(code) = params.get("code") else {
-        return redirect_error(&pending.redirect_uri, &pending.alexa_state, "server_error", "spotify sent no code");
+        return redirect_error(
+            &pending.redirect_uri,
+            &pending.alexa_state,
+            "server_error",
+            "spotify sent no code",
+        );
     };
     match complete(&state, &pending, code, now).await {
         Ok(location) => redirect(&location),
-        Err((code, description)) => {
-            redirect_error(&pending.redirect_uri, &pending.alexa_state, code, description)
-        }
+        Err((code, description)) => redirect_error(
+            &pending.redirect_uri,
+            &pending.alexa_state,
+            code,
+            description,
+        ),
     }
 }
 
@@ -70,29 +98,44 @@ async fn complete(
         .map_err(|err| {
             tracing::warn!(error = %err, "spotify code exchange failed");
             match err {
-                AccountsError::InvalidGrant => ("access_denied", "spotify did not accept the authorization"),
-                AccountsError::InvalidClient => ("server_error", "the broker's spotify app is misconfigured"),
-                AccountsError::RateLimited | AccountsError::Unavailable(_) => {
-                    ("temporarily_unavailable", "spotify is unavailable; try again shortly")
+                AccountsError::InvalidGrant => {
+                    ("access_denied", "spotify did not accept the authorization")
                 }
+                AccountsError::InvalidClient => {
+                    ("server_error", "the broker's spotify app is misconfigured")
+                }
+                AccountsError::RateLimited | AccountsError::Unavailable(_) => (
+                    "temporarily_unavailable",
+                    "spotify is unavailable; try again shortly",
+                ),
             }
         })?;
     let Some(refresh_token) = grant.refresh_token else {
         tracing::warn!("spotify granted no refresh token");
         return Err(("server_error", "spotify granted no refresh token"));
     };
-    let profile = SpotifyProfile::fetch(&state.spotify_http, &state.spotify_api_url, &grant.access_token)
-        .await
-        .map_err(|err| {
-            tracing::warn!(error = %err, "reading the spotify profile failed");
-            match err {
-                ProfileError::Refused(_) => ("access_denied", "spotify refused to share the account"),
-                ProfileError::Unavailable(_) => ("temporarily_unavailable", "spotify is unavailable; try again shortly"),
-            }
-        })?;
+    let profile = SpotifyProfile::fetch(
+        &state.spotify_http,
+        &state.spotify_api_url,
+        &grant.access_token,
+    )
+    .await
+    .map_err(|err| {
+        tracing::warn!(error = %err, "reading the spotify profile failed");
+        match err {
+            ProfileError::Refused(_) => ("access_denied", "spotify refused to share the account"),
+            ProfileError::Unavailable(_) => (
+                "temporarily_unavailable",
+                "spotify is unavailable; try again shortly",
+            ),
+        }
+    })?;
     let unavailable = |err: crate::store::StoreError| {
         tracing::error!(error = ?err, "storing the link failed");
-        ("temporarily_unavailable", "the broker cannot store the link right now")
+        (
+            "temporarily_unavailable",
+            "the broker cannot store the link right now",
+        )
     };
     let link = NewLink {
         spotify_user_id: profile.user_id,
@@ -104,7 +147,11 @@ async fn complete(
             refresh_token,
         },
     };
-    let link_id = state.store.upsert_link(&link, now).await.map_err(unavailable)?;
+    let link_id = state
+        .store
+        .upsert_link(&link, now)
+        .await
+        .map_err(unavailable)?;
     let alexa_code = AuthorizationCode::generate();
     let code_hash: TokenHash = alexa_code.hash();
     let record = NewAuthorizationCode {
@@ -115,9 +162,14 @@ async fn complete(
         code_challenge: pending.code_challenge.clone(),
         expires_at: now.plus_secs(state.oauth.authorization_code_ttl_s),
     };
-    state.store.insert_authorization_code(&record, now).await.map_err(unavailable)?;
+    state
+        .store
+        .insert_authorization_code(&record, now)
+        .await
+        .map_err(unavailable)?;
     tracing::info!(link_id = %link_id, "spotify account linked");
-    Ok(pending
-        .redirect_uri
-        .with_query(&with_state(&[("code", alexa_code.expose())], &pending.alexa_state)))
+    Ok(pending.redirect_uri.with_query(&with_state(
+        &[("code", alexa_code.expose())],
+        &pending.alexa_state,
+    )))
 }

@@ -21,7 +21,9 @@ pub fn authenticate(
     let body_secret = params.get("client_secret");
     let (client_id, secret) = match (basic, body_secret) {
         (Some(_), Some(_)) => {
-            return Err(OAuthError::invalid_request("use one client authentication method, not two"));
+            return Err(OAuthError::invalid_request(
+                "use one client authentication method, not two",
+            ));
         }
         (Some(value), None) => {
             let (id, secret) = parse_basic(value.to_str().unwrap_or_default())
@@ -32,14 +34,24 @@ pub fn authenticate(
             (id, secret)
         }
         (None, Some(secret)) => {
-            let id = params.get("client_id").ok_or_else(OAuthError::invalid_client)?;
+            let id = params
+                .get("client_id")
+                .ok_or_else(OAuthError::invalid_client)?;
             (id.to_owned(), secret.to_owned())
         }
         (None, None) => return Err(OAuthError::invalid_client()),
     };
-    let id_ok = client_id.as_bytes().ct_eq(alexa.client_id.as_str().as_bytes());
-    let secret_ok = secret.as_bytes().ct_eq(alexa.client_secret.expose_secret().as_bytes());
-    if bool::from(id_ok & secret_ok) { Ok(()) } else { Err(OAuthError::invalid_client()) }
+    let id_ok = client_id
+        .as_bytes()
+        .ct_eq(alexa.client_id.as_str().as_bytes());
+    let secret_ok = secret
+        .as_bytes()
+        .ct_eq(alexa.client_secret.expose_secret().as_bytes());
+    if bool::from(id_ok & secret_ok) {
+        Ok(())
+    } else {
+        Err(OAuthError::invalid_client())
+    }
 }
 
 /// `Basic base64(urlencode(id):urlencode(secret))` (RFC 6749 §2.3.1).
@@ -67,7 +79,10 @@ mod tests {
     #[test]
     fn basic_is_form_decoded() {
         let header = format!("Basic {}", STANDARD.encode("my%20client:s%3Acret"));
-        assert_eq!(parse_basic(&header), Some(("my client".to_owned(), "s:cret".to_owned())));
+        assert_eq!(
+            parse_basic(&header),
+            Some(("my client".to_owned(), "s:cret".to_owned()))
+        );
         assert_eq!(parse_basic("Bearer abc"), None);
         assert_eq!(parse_basic("Basic !!!"), None);
     }

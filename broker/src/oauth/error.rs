@@ -16,7 +16,11 @@ pub struct OAuthError {
 
 impl OAuthError {
     fn new(code: &'static str, status: StatusCode, description: impl Into<String>) -> Self {
-        Self { code, description: description.into(), status }
+        Self {
+            code,
+            description: description.into(),
+            status,
+        }
     }
 
     /// 400 `invalid_request`: a parameter is missing, repeated or malformed.
@@ -26,7 +30,11 @@ impl OAuthError {
 
     /// 401 `invalid_client` with `WWW-Authenticate`.
     pub fn invalid_client() -> Self {
-        Self::new("invalid_client", StatusCode::UNAUTHORIZED, "client authentication failed")
+        Self::new(
+            "invalid_client",
+            StatusCode::UNAUTHORIZED,
+            "client authentication failed",
+        )
     }
 
     /// 400 `invalid_grant`: the code or refresh token is dead, or does not match.
@@ -97,7 +105,10 @@ pub fn no_store(response: &mut actix_web::HttpResponseBuilder) {
 /// The page for an authorization request that cannot be redirected (unknown client or redirect URI).
 pub fn error_page(status: StatusCode, code: &str, description: &str) -> HttpResponse {
     let escape = |s: &str| {
-        s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
     };
     let mut response = HttpResponse::build(status);
     no_store(&mut response);

@@ -17,7 +17,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/oauth")
             .route("/authorize", web::get().to(authorize::authorize))
-            .route("/spotify/callback", web::get().to(callback::spotify_callback))
+            .route(
+                "/spotify/callback",
+                web::get().to(callback::spotify_callback),
+            )
             .route("/token", web::post().to(token::token))
             .route("/revoke", web::post().to(revoke::revoke)),
     );

@@ -4,7 +4,6 @@ use std::collections::HashMap;
 
 use actix_web::HttpRequest;
 use actix_web::http::header;
-use futures::StreamExt;
 
 use super::OAuthError;
 
@@ -18,7 +17,9 @@ impl Params {
         let mut map = HashMap::new();
         for (key, value) in form_urlencoded::parse(raw) {
             if map.insert(key.to_string(), value.into_owned()).is_some() {
-                return Err(OAuthError::invalid_request(format!("parameter {key} is repeated")));
+                return Err(OAuthError::invalid_request(format!(
+                    "parameter {key} is repeated"
+                )));
             }
         }
         Ok(Self(map))
@@ -26,7 +27,10 @@ impl Params {
 
     /// A parameter, with an empty value treated as absent (RFC 6749 §3.1).
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(String::as_str).filter(|v| !v.is_empty())
+        self.0
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
     }
 
     /// A parameter that must be present.
@@ -39,7 +43,7 @@ impl Params {
 /// Reads a form body of at most `limit` bytes from a POST with the form content type.
 pub async fn read_form(
     request: &HttpRequest,
-    mut payload: actix_web::web::Payload,
+    payload: actix_web::web::Payload,
     limit: usize,
 ) -> Result<Params, OAuthError> {
     let content_type = request
@@ -53,14 +57,9 @@ pub async fn read_form(
             "the body must be application/x-www-form-urlencoded",
         ));
     }
-    let mut body = Vec::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| OAuthError::invalid_request("the body could not be read"))?;
-        if body.len() + chunk.len() > limit {
-            return Err(OAuthError::invalid_request("the body is too large"));
-        }
-        body.extend_from_slice(&chunk);
-    }
+    let body = crate::body::read_limited(payload, limit)
+        .await
+        .map_err(|err| OAuthError::invalid_request(err.to_string()))?;
     Params::parse(&body)
 }
 

@@ -56,36 +56,53 @@ async fn authorization_code_grant(
     let code = AuthorizationCode::parse(code)
         .map_err(|_| OAuthError::invalid_grant("the authorization code is invalid"))?;
     let now = UnixTime::now();
-    let redeemed = match state.store.redeem_authorization_code(&code.hash(), now).await.map_err(store_failed)? {
+    let redeemed = match state
+        .store
+        .redeem_authorization_code(&code.hash(), now)
+        .await
+        .map_err(store_failed)?
+    {
         CodeRedemption::Redeemed(redeemed) => redeemed,
         CodeRedemption::Replayed => {
             tracing::warn!("authorization code replayed; tokens issued from it are revoked");
-            return Err(OAuthError::invalid_grant("the authorization code was already used"));
+            return Err(OAuthError::invalid_grant(
+                "the authorization code was already used",
+            ));
         }
         CodeRedemption::Unknown => {
-            return Err(OAuthError::invalid_grant("the authorization code is invalid"));
+            return Err(OAuthError::invalid_grant(
+                "the authorization code is invalid",
+            ));
         }
     };
     if redeemed.expires_at <= now {
         return Err(OAuthError::invalid_grant("the authorization code expired"));
     }
     if redeemed.client_id != state.alexa.client_id.as_str() {
-        return Err(OAuthError::invalid_grant("the code was issued to another client"));
+        return Err(OAuthError::invalid_grant(
+            "the code was issued to another client",
+        ));
     }
     if redeemed.redirect_uri != redirect_uri {
-        return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request"));
+        return Err(OAuthError::invalid_grant(
+            "redirect_uri does not match the authorization request",
+        ));
     }
     match (&redeemed.code_challenge, &verifier) {
         (Some(challenge), Some(verifier)) => {
             let challenge = CodeChallenge::parse(challenge, Some(CodeChallenge::METHOD))
                 .map_err(|_| OAuthError::invalid_grant("the code's pkce challenge is unusable"))?;
             if !challenge.is_satisfied_by(verifier) {
-                return Err(OAuthError::invalid_grant("code_verifier does not match the code_challenge"));
+                return Err(OAuthError::invalid_grant(
+                    "code_verifier does not match the code_challenge",
+                ));
             }
         }
         (Some(_), None) => return Err(OAuthError::invalid_grant("code_verifier is required")),
         (None, Some(_)) => {
-            return Err(OAuthError::invalid_grant("code_verifier sent for a code issued without pkce"));
+            return Err(OAuthError::invalid_grant(
+                "code_verifier sent for a code issued without pkce",
+            ));
         }
         (None, None) => {}
     }
@@ -93,7 +110,10 @@ async fn authorization_code_grant(
 }
 
 #[tracing::instrument(skip_all)]
-async fn refresh_token_grant(params: &Params, state: &SharedState) -> Result<HttpResponse, OAuthError> {
+async fn refresh_token_grant(
+    params: &Params,
+    state: &SharedState,
+) -> Result<HttpResponse, OAuthError> {
     let presented = BrokerRefreshToken::parse(params.require("refresh_token")?)
         .map_err(|_| OAuthError::invalid_grant("the refresh token is invalid"))?;
     let now = UnixTime::now();
@@ -104,9 +124,18 @@ async fn refresh_token_grant(params: &Params, state: &SharedState) -> Result<Htt
         .map_err(store_failed)?
         .ok_or_else(|| OAuthError::invalid_grant("the refresh token is invalid or revoked"))?;
     let grace_until = now.plus_secs(state.oauth.refresh_token_grace_s);
-    let grace_until = record.expires_at.map_or(grace_until, |current| current.min(grace_until));
+    let grace_until = record
+        .expires_at
+        .map_or(grace_until, |current| current.min(grace_until));
     let presented_hash = presented.hash();
-    issue(state, record.link_id, record.grant_id, Some((&presented_hash, grace_until)), now).await
+    issue(
+        state,
+        record.link_id,
+        record.grant_id,
+        Some((&presented_hash, grace_until)),
+        now,
+    )
+    .await
 }
 
 /// Mints and stores a fresh access/refresh pair and renders RFC 6749 §5.1.
@@ -127,7 +156,11 @@ async fn issue(
         access_expires_at: now.plus_secs(ttl),
         refresh_hash: refresh.hash(),
     };
-    state.store.issue_tokens(&issued, rotated_from, now).await.map_err(store_failed)?;
+    state
+        .store
+        .issue_tokens(&issued, rotated_from, now)
+        .await
+        .map_err(store_failed)?;
     tracing::info!(link_id = %link_id, "broker tokens issued");
     let mut response = HttpResponse::Ok();
     no_store(&mut response);

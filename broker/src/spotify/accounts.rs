@@ -59,11 +59,17 @@ impl SpotifyAccounts {
     ) -> anyhow::Result<Self> {
         let base = settings.accounts_url.as_str().trim_end_matches('/');
         let oauth = BasicClient::new(ClientId::new(settings.client_id.clone()))
-            .set_client_secret(ClientSecret::new(settings.client_secret.expose_secret().to_owned()))
+            .set_client_secret(ClientSecret::new(
+                settings.client_secret.expose_secret().to_owned(),
+            ))
             .set_auth_uri(AuthUrl::new(format!("{base}/authorize"))?)
             .set_token_uri(TokenUrl::new(format!("{base}/api/token"))?)
             .set_redirect_uri(RedirectUrl::new(callback_url.to_owned())?);
-        Ok(Self { oauth, http, scopes: settings.scopes.clone() })
+        Ok(Self {
+            oauth,
+            http,
+            scopes: settings.scopes.clone(),
+        })
     }
 
     /// Where to send the user for consent: the broker's state, PKCE S256 and the configured scopes.
@@ -102,10 +108,15 @@ impl SpotifyAccounts {
         budget: Duration,
     ) -> Result<TokenGrant, AccountsError> {
         let token = RefreshToken::new(refresh_token.expose_secret().to_owned());
-        let request = self.oauth.exchange_refresh_token(&token).request_async(&self.http);
+        let request = self
+            .oauth
+            .exchange_refresh_token(&token)
+            .request_async(&self.http);
         match tokio::time::timeout(budget, request).await {
             Ok(result) => grant(result),
-            Err(_) => Err(AccountsError::Unavailable(anyhow::anyhow!("token call out of time"))),
+            Err(_) => Err(AccountsError::Unavailable(anyhow::anyhow!(
+                "token call out of time"
+            ))),
         }
     }
 }
@@ -144,12 +155,13 @@ where
         }
         Err(RequestTokenError::Request(err)) => Err(AccountsError::Unavailable(err.into())),
         Err(RequestTokenError::Parse(err, _)) => Err(AccountsError::Unavailable(err.into())),
-        Err(RequestTokenError::Other(msg)) => {
-            Err(AccountsError::Unavailable(anyhow::anyhow!("spotify token call: {msg}")))
-        }
+        Err(RequestTokenError::Other(msg)) => Err(AccountsError::Unavailable(anyhow::anyhow!(
+            "spotify token call: {msg}"
+        ))),
     }
 }
 
 fn looks_rate_limited(body: &[u8]) -> bool {
-    std::str::from_utf8(body).is_ok_and(|s| s.contains("rate limit") || s.contains("\"status\":429"))
+    std::str::from_utf8(body)
+        .is_ok_and(|s| s.contains("rate limit") || s.contains("\"status\":429"))
 }

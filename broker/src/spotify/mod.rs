@@ -1,10 +1,14 @@
 //! The Spotify client: the only module that speaks to Spotify.
 
 mod accounts;
+mod failure;
 mod profile;
+mod web_api;
 
 pub use accounts::{AccountsError, SpotifyAccounts, TokenGrant};
+pub use failure::{Failure, classify};
 pub use profile::{ProfileError, SpotifyProfile};
+pub use web_api::{ApiRequest, ApiResponse, CallError, WebApi, path_only};
 
 use std::time::Duration;
 

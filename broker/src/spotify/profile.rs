@@ -42,16 +42,23 @@ impl SpotifyProfile {
             .map_err(|e| ProfileError::Unavailable(e.into()))?;
         let status = response.status();
         if status.is_server_error() || status.as_u16() == 429 {
-            return Err(ProfileError::Unavailable(anyhow::anyhow!("spotify /v1/me answered {status}")));
+            return Err(ProfileError::Unavailable(anyhow::anyhow!(
+                "spotify /v1/me answered {status}"
+            )));
         }
         if !status.is_success() {
             return Err(ProfileError::Refused(status.as_u16()));
         }
-        let me: MeResponse =
-            response.json().await.map_err(|e| ProfileError::Unavailable(e.into()))?;
+        let me: MeResponse = response
+            .json()
+            .await
+            .map_err(|e| ProfileError::Unavailable(e.into()))?;
         let key = me.account_id.filter(|a| !a.is_empty()).unwrap_or(me.id);
         let user_id = SpotifyUserId::parse(&key)
             .map_err(|e| ProfileError::Unavailable(anyhow::anyhow!("spotify user id: {e}")))?;
-        Ok(Self { user_id, display_name: me.display_name })
+        Ok(Self {
+            user_id,
+            display_name: me.display_name,
+        })
     }
 }

@@ -126,15 +126,20 @@ impl Store {
                     .fetch_optional(self.pool())
                     .await?;
             let (link_id, fresh) = match existing {
-                Some(raw) => (LinkId::parse(&raw).map_err(|_| StoreError::Corrupt("link_id"))?, false),
+                Some(raw) => (
+                    LinkId::parse(&raw).map_err(|_| StoreError::Corrupt("link_id"))?,
+                    false,
+                ),
                 None => (LinkId::generate(), true),
             };
-            let refresh = self
-                .keys()
-                .seal(link.tokens.refresh_token.expose_secret(), &aad(&link_id, REFRESH_FIELD))?;
-            let access = self
-                .keys()
-                .seal(link.tokens.access_token.expose_secret(), &aad(&link_id, ACCESS_FIELD))?;
+            let refresh = self.keys().seal(
+                link.tokens.refresh_token.expose_secret(),
+                &aad(&link_id, REFRESH_FIELD),
+            )?;
+            let access = self.keys().seal(
+                link.tokens.access_token.expose_secret(),
+                &aad(&link_id, ACCESS_FIELD),
+            )?;
             let written = if fresh {
                 sqlx::query(
                     "insert into link (link_id, spotify_user_id, display_name, status, scopes,
@@ -168,15 +173,19 @@ impl Store {
                 return Ok(link_id);
             }
         }
-        Err(StoreError::Corrupt("link changed identity while being stored"))
+        Err(StoreError::Corrupt(
+            "link changed identity while being stored",
+        ))
     }
 
     /// A link's metadata, without opening any token.
     pub async fn link_summary(&self, link_id: &LinkId) -> Result<Option<LinkSummary>, StoreError> {
-        let row = sqlx::query(&format!("select {SUMMARY_COLUMNS} from link where link_id = $1"))
-            .bind(link_id.to_string())
-            .fetch_optional(self.pool())
-            .await?;
+        let row = sqlx::query(&format!(
+            "select {SUMMARY_COLUMNS} from link where link_id = $1"
+        ))
+        .bind(link_id.to_string())
+        .fetch_optional(self.pool())
+        .await?;
         row.as_ref().map(summary_from_row).transpose()
     }
 
@@ -220,7 +229,11 @@ impl Store {
             }),
             _ => None,
         };
-        Ok(Some(Link { summary, token_version: row.try_get("token_version")?, tokens }))
+        Ok(Some(Link {
+            summary,
+            token_version: row.try_get("token_version")?,
+            tokens,
+        }))
     }
 
     /// Destroys a link's Spotify tokens (crypto-shredding), revokes its broker tokens and unused codes,
@@ -249,16 +262,19 @@ impl Store {
         if updated == 0 {
             return Ok(false);
         }
-        sqlx::query("update broker_token set revoked_at = $2 where link_id = $1 and revoked_at is null")
-            .bind(&id)
-            .bind(now.as_secs())
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "update broker_token set revoked_at = $2 where link_id = $1 and revoked_at is null",
+        )
+        .bind(&id)
+        .bind(now.as_secs())
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("delete from authorization_code where link_id = $1")
             .bind(&id)
             .execute(&mut *tx)
             .await?;
-        self.record_audit(&mut tx, link_id, "revoke", actor, now).await?;
+        self.record_audit(&mut tx, link_id, "revoke", actor, now)
+            .await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -277,7 +293,9 @@ impl Store {
             .bind(&after)
             .fetch_all(self.pool())
             .await?;
-            let Some(last) = rows.last() else { return Ok(rewrapped) };
+            let Some(last) = rows.last() else {
+                return Ok(rewrapped);
+            };
             after = last.try_get("link_id")?;
             for row in &rows {
                 let link_id = LinkId::parse(&row.try_get::<String, _>("link_id")?)
@@ -332,5 +350,39 @@ impl Store {
         .execute(&mut **tx)
         .await?;
         Ok(())
+    }
+}
+
+/// A link that changed, as seen by the change feed.
+#[derive(Debug, Clone)]
+pub struct LinkChange {
+    pub link_id: LinkId,
+    pub token_version: i64,
+    pub updated_at: UnixTime,
+}
+
+impl Store {
+    /// Links whose row changed at or after `since` (refreshed, relinked, revoked), oldest first.
+    pub async fn links_changed_since(
+        &self,
+        since: UnixTime,
+    ) -> Result<Vec<LinkChange>, StoreError> {
+        let rows = sqlx::query(
+            "select link_id, token_version, updated_at from link where updated_at >= $1
+             order by updated_at limit 1000",
+        )
+        .bind(since.as_secs())
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(LinkChange {
+                    link_id: LinkId::parse(&row.try_get::<String, _>("link_id")?)
+                        .map_err(|_| StoreError::Corrupt("link_id"))?,
+                    token_version: row.try_get("token_version")?,
+                    updated_at: UnixTime::from_secs(row.try_get("updated_at")?),
+                })
+            })
+            .collect()
     }
 }

@@ -5,6 +5,7 @@
 
 mod links;
 mod oauth;
+mod refresh;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -16,11 +17,12 @@ use sqlx::{AnyPool, Executor};
 
 use crate::crypto::{CipherError, KeyRing};
 
-pub use links::{Link, LinkStatus, LinkSummary, NewLink, SpotifyTokens};
+pub use links::{Link, LinkChange, LinkStatus, LinkSummary, NewLink, SpotifyTokens};
 pub use oauth::{
     CodeRedemption, IssuedTokens, NewAuthorizationCode, PendingAuthorization, RedeemedCode,
     RefreshTokenRecord,
 };
+pub use refresh::{RefreshLease, RefreshedTokens};
 
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -82,7 +84,9 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("backend", &self.backend).finish_non_exhaustive()
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
     }
 }
 
@@ -100,7 +104,9 @@ impl Store {
         } else if raw.starts_with("sqlite:") {
             (Backend::Sqlite, with_sqlite_defaults(raw))
         } else {
-            return Err(StoreError::BadUrl("must start with postgres:// or sqlite://".to_owned()));
+            return Err(StoreError::BadUrl(
+                "must start with postgres:// or sqlite://".to_owned(),
+            ));
         };
         let options = AnyConnectOptions::from_str(&url)
             .map_err(|_| StoreError::BadUrl("could not be parsed".to_owned()))?;
@@ -116,7 +122,11 @@ impl Store {
                 })
             });
         }
-        Ok(Self { pool: pool_options.connect_lazy_with(options), backend, keys })
+        Ok(Self {
+            pool: pool_options.connect_lazy_with(options),
+            backend,
+            keys,
+        })
     }
 
     pub fn backend(&self) -> Backend {

@@ -77,7 +77,11 @@ pub struct RefreshTokenRecord {
 }
 
 fn verifier_aad(state_hash: &TokenHash) -> FieldAad {
-    FieldAad::new("pending_authorization", state_hash.as_str(), "spotify_code_verifier")
+    FieldAad::new(
+        "pending_authorization",
+        state_hash.as_str(),
+        "spotify_code_verifier",
+    )
 }
 
 fn parse_link_id(raw: &str) -> Result<LinkId, StoreError> {
@@ -90,9 +94,10 @@ impl Store {
         pending: &PendingAuthorization,
         now: UnixTime,
     ) -> Result<(), StoreError> {
-        let verifier = self
-            .keys()
-            .seal(pending.spotify_code_verifier.expose(), &verifier_aad(&pending.state_hash))?;
+        let verifier = self.keys().seal(
+            pending.spotify_code_verifier.expose(),
+            &verifier_aad(&pending.state_hash),
+        )?;
         sqlx::query(
             "insert into pending_authorization (state_hash, client_id, redirect_uri, alexa_state, scope,
                  code_challenge, code_challenge_method, spotify_code_verifier, expires_at, created_at)
@@ -239,10 +244,15 @@ impl Store {
         now: UnixTime,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
-        let insert = "insert into broker_token (token_hash, link_id, grant_id, kind, expires_at, created_at)
+        let insert =
+            "insert into broker_token (token_hash, link_id, grant_id, kind, expires_at, created_at)
                       values ($1, $2, $3, $4, $5, $6)";
         for (hash, kind, expires) in [
-            (&tokens.access_hash, "access", Some(tokens.access_expires_at.as_secs())),
+            (
+                &tokens.access_hash,
+                "access",
+                Some(tokens.access_expires_at.as_secs()),
+            ),
             (&tokens.refresh_hash, "refresh", None),
         ] {
             sqlx::query(insert)
@@ -289,7 +299,9 @@ impl Store {
         Ok(Some(RefreshTokenRecord {
             link_id: parse_link_id(&row.try_get::<String, _>("link_id")?)?,
             grant_id: row.try_get("grant_id")?,
-            expires_at: row.try_get::<Option<i64>, _>("expires_at")?.map(UnixTime::from_secs),
+            expires_at: row
+                .try_get::<Option<i64>, _>("expires_at")?
+                .map(UnixTime::from_secs),
         }))
     }
 
@@ -331,7 +343,8 @@ impl Store {
         .await?;
         let Some(row) = row else { return Ok(None) };
         if row.try_get::<String, _>("kind")? == "refresh" {
-            self.revoke_grant(&row.try_get::<String, _>("grant_id")?, now).await?;
+            self.revoke_grant(&row.try_get::<String, _>("grant_id")?, now)
+                .await?;
         }
         parse_link_id(&row.try_get::<String, _>("link_id")?).map(Some)
     }
@@ -341,9 +354,18 @@ impl Store {
     pub async fn purge_expired(&self, now: UnixTime) -> Result<u64, StoreError> {
         let mut removed = 0;
         for (sql, cutoff) in [
-            ("delete from pending_authorization where expires_at <= $1", now),
-            ("delete from authorization_code where expires_at <= $1", now.plus_secs(-86_400)),
-            ("delete from broker_token where expires_at <= $1", now.plus_secs(-86_400)),
+            (
+                "delete from pending_authorization where expires_at <= $1",
+                now,
+            ),
+            (
+                "delete from authorization_code where expires_at <= $1",
+                now.plus_secs(-86_400),
+            ),
+            (
+                "delete from broker_token where expires_at <= $1",
+                now.plus_secs(-86_400),
+            ),
         ] {
             removed += sqlx::query(sql)
                 .bind(cutoff.as_secs())

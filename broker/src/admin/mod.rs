@@ -1,0 +1,91 @@
+//! The operators' API behind `auth.admin_tokens`: inspect and revoke links (metadata only, never tokens).
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+
+use crate::api::constant_time_contains;
+use crate::domain::LinkId;
+use crate::error::ApiError;
+use crate::state::SharedState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/admin")
+            .route("/links", web::get().to(list))
+            .route("/links/{link_id}", web::get().to(show))
+            .route("/links/{link_id}", web::delete().to(revoke))
+            .default_service(web::to(crate::routes::not_found)),
+    );
+}
+
+fn require_admin(request: &HttpRequest, state: &SharedState) -> Result<(), ApiError> {
+    let presented = crate::api::bearer_value(request).ok_or(ApiError::ServiceUnauthorized)?;
+    if !state.auth.admin_tokens.is_empty()
+        && constant_time_contains(&state.auth.admin_tokens, presented)
+    {
+        Ok(())
+    } else {
+        Err(ApiError::ServiceUnauthorized)
+    }
+}
+
+fn link_id(raw: &str) -> Result<LinkId, ApiError> {
+    LinkId::parse(raw).map_err(|err| ApiError::BadRequest(err.to_string()))
+}
+
+#[derive(Deserialize)]
+struct Page {
+    after: Option<String>,
+    limit: Option<i64>,
+}
+
+async fn list(request: HttpRequest, state: SharedState) -> Result<HttpResponse, ApiError> {
+    require_admin(&request, &state)?;
+    let page: Page = web::Query::<Page>::from_query(request.query_string())
+        .map_err(|err| ApiError::BadRequest(err.to_string()))?
+        .into_inner();
+    let after = page.after.as_deref().map(link_id).transpose()?;
+    let limit = page.limit.unwrap_or(100).clamp(1, 500);
+    let links = state
+        .proxy
+        .linked()
+        .store()
+        .list_links(after.as_ref(), limit)
+        .await?;
+    let next = (links.len() as i64 == limit)
+        .then(|| links.last().map(|l| l.link_id))
+        .flatten();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "links": links, "next_after": next })))
+}
+
+async fn show(
+    request: HttpRequest,
+    path: web::Path<String>,
+    state: SharedState,
+) -> Result<HttpResponse, ApiError> {
+    require_admin(&request, &state)?;
+    let link_id = link_id(&path)?;
+    let summary = state
+        .proxy
+        .linked()
+        .store()
+        .link_summary(&link_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(HttpResponse::Ok().json(summary))
+}
+
+async fn revoke(
+    request: HttpRequest,
+    path: web::Path<String>,
+    state: SharedState,
+) -> Result<HttpResponse, ApiError> {
+    require_admin(&request, &state)?;
+    let link_id = link_id(&path)?;
+    if !state.proxy.linked().revoke(&link_id, "admin").await? {
+        return Err(ApiError::NotFound);
+    }
+    state.proxy.forget_link(&link_id).await;
+    tracing::info!(link_id = %link_id, "link revoked by an operator");
+    Ok(HttpResponse::NoContent().finish())
+}

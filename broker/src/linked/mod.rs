@@ -1,0 +1,181 @@
+//! Linked accounts at request time: which link a broker token belongs to, the link's current Spotify
+//! tokens, and keeping both fresh without a database round trip per request.
+
+mod refresh;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use moka::future::Cache;
+
+use crate::domain::{BrokerAccessToken, LinkId, TokenHash, UnixTime};
+use crate::error::ApiError;
+use crate::spotify::SpotifyAccounts;
+use crate::store::{Link, LinkStatus, Store};
+
+/// How long a token → link resolution is trusted before the store is asked again. Revocations on this
+/// replica drop entries at once; those on other replicas arrive through the change feed.
+const TOKEN_TTL: Duration = Duration::from_secs(60);
+/// How long a link's state (and opened tokens) is kept in memory.
+const LINK_TTL: Duration = Duration::from_secs(60);
+/// How often the change feed asks the store which links changed.
+pub const CHANGE_POLL: Duration = Duration::from_millis(500);
+
+/// Tuning for [`LinkedAccounts`].
+#[derive(Debug, Clone)]
+pub struct LinkedSettings {
+    /// Refresh this many seconds before Spotify's access token expires.
+    pub refresh_margin_s: i64,
+    /// How long one replica may hold a link's refresh lease.
+    pub refresh_lease_s: i64,
+    pub max_cached_tokens: u64,
+}
+
+#[derive(Debug, Clone)]
+struct TokenEntry {
+    link_id: LinkId,
+    expires_at: UnixTime,
+}
+
+/// Request-time access to links, with in-memory caches in front of the store.
+pub struct LinkedAccounts {
+    store: Store,
+    accounts: SpotifyAccounts,
+    settings: LinkedSettings,
+    /// This process's identity as a refresh-lease owner.
+    replica_id: String,
+    tokens: Cache<TokenHash, TokenEntry>,
+    links: Cache<LinkId, Arc<Link>>,
+    refresh_locks: Cache<LinkId, Arc<tokio::sync::Mutex<()>>>,
+}
+
+impl std::fmt::Debug for LinkedAccounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LinkedAccounts")
+            .field("replica_id", &self.replica_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LinkedAccounts {
+    pub fn new(store: Store, accounts: SpotifyAccounts, settings: LinkedSettings) -> Self {
+        Self {
+            tokens: Cache::builder()
+                .max_capacity(settings.max_cached_tokens)
+                .time_to_live(TOKEN_TTL)
+                .support_invalidation_closures()
+                .build(),
+            links: Cache::builder()
+                .max_capacity(settings.max_cached_tokens)
+                .time_to_live(LINK_TTL)
+                .build(),
+            refresh_locks: Cache::builder()
+                .max_capacity(settings.max_cached_tokens)
+                .time_to_idle(Duration::from_secs(300))
+                .build(),
+            replica_id: uuid::Uuid::new_v4().to_string(),
+            store,
+            accounts,
+            settings,
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The link a broker access token belongs to; `relink_required` for anything not live.
+    pub async fn authenticate(&self, token: &BrokerAccessToken) -> Result<LinkId, ApiError> {
+        let hash = token.hash();
+        let now = UnixTime::now();
+        if let Some(entry) = self.tokens.get(&hash).await {
+            if entry.expires_at > now {
+                return Ok(entry.link_id);
+            }
+            self.tokens.invalidate(&hash).await;
+            return Err(ApiError::RelinkRequired("broker token expired"));
+        }
+        let (link_id, expires_at) = self
+            .store
+            .find_access_token(&hash, now)
+            .await?
+            .ok_or(ApiError::RelinkRequired("unknown or revoked broker token"))?;
+        self.tokens
+            .insert(
+                hash,
+                TokenEntry {
+                    link_id,
+                    expires_at,
+                },
+            )
+            .await;
+        Ok(link_id)
+    }
+
+    /// The link, from memory when possible; `relink_required` unless it is active.
+    pub async fn active_link(&self, link_id: &LinkId) -> Result<Arc<Link>, ApiError> {
+        let link = self.link(link_id).await?;
+        match link.summary.status {
+            LinkStatus::Active if link.tokens.is_some() => Ok(link),
+            LinkStatus::Active | LinkStatus::Revoked => {
+                Err(ApiError::RelinkRequired("link revoked"))
+            }
+            LinkStatus::RelinkRequired => Err(ApiError::RelinkRequired(
+                "spotify no longer accepts the link's grant",
+            )),
+        }
+    }
+
+    /// The link in any state, from memory when possible.
+    pub async fn link(&self, link_id: &LinkId) -> Result<Arc<Link>, ApiError> {
+        if let Some(link) = self.links.get(link_id).await {
+            return Ok(link);
+        }
+        self.reload(link_id).await
+    }
+
+    /// Reads the link from the store, replacing what memory held.
+    async fn reload(&self, link_id: &LinkId) -> Result<Arc<Link>, ApiError> {
+        let link = Arc::new(
+            self.store
+                .link(link_id)
+                .await?
+                .ok_or(ApiError::RelinkRequired("link no longer exists"))?,
+        );
+        self.links.insert(*link_id, link.clone()).await;
+        Ok(link)
+    }
+
+    /// Revokes a link (crypto-shredding its Spotify tokens) and forgets it here at once.
+    pub async fn revoke(&self, link_id: &LinkId, actor: &str) -> Result<bool, ApiError> {
+        let revoked = self
+            .store
+            .revoke_link(link_id, actor, UnixTime::now())
+            .await?;
+        self.forget(link_id).await;
+        Ok(revoked)
+    }
+
+    /// Drops everything memory holds about a link.
+    pub async fn forget(&self, link_id: &LinkId) {
+        self.links.invalidate(link_id).await;
+        let id = *link_id;
+        if let Err(err) = self
+            .tokens
+            .invalidate_entries_if(move |_, entry| entry.link_id == id)
+        {
+            tracing::warn!(error = %err, "could not drop cached tokens");
+        }
+    }
+
+    /// Drops a link's state if memory holds an older version than `token_version`. Returns whether it did.
+    pub async fn on_changed(&self, link_id: &LinkId, token_version: i64) -> bool {
+        match self.links.get(link_id).await {
+            Some(link) if link.token_version < token_version => {
+                self.forget(link_id).await;
+                true
+            }
+            _ => false,
+        }
+    }
+}

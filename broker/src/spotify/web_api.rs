@@ -1,0 +1,152 @@
+//! Calls to Spotify's Web API for a linked user: timeouts, bounded jittered retries for idempotent
+//! requests on connection errors and 5xx, and the caller's deadline respected throughout.
+
+use std::time::Duration;
+
+use actix_web::web::Bytes;
+use rand::Rng;
+use reqwest::Method;
+use reqwest::header::{self, HeaderMap};
+use secrecy::{ExposeSecret, SecretString};
+use tokio::time::Instant;
+
+/// One request to `{api_url}/v1{path_and_query}`.
+#[derive(Debug, Clone)]
+pub struct ApiRequest {
+    pub method: Method,
+    /// Path below `/v1` with its query, e.g. `/me/player?market=US`.
+    pub path_and_query: String,
+    pub body: Option<Bytes>,
+    pub content_type: Option<String>,
+    pub if_none_match: Option<String>,
+}
+
+impl ApiRequest {
+    /// Only GETs are retried: a repeated player command could skip two tracks.
+    fn retryable(&self) -> bool {
+        self.method == Method::GET
+    }
+}
+
+/// Spotify's answer, body fully read.
+#[derive(Debug, Clone)]
+pub struct ApiResponse {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub etag: Option<String>,
+    pub cache_control: Option<String>,
+    pub retry_after: Option<String>,
+    pub body: Bytes,
+}
+
+/// Why no answer came back.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// The caller's deadline passed first.
+    #[error("deadline reached before spotify answered")]
+    OutOfTime,
+    /// Connection failure, timeout or unreadable answer, after any retries.
+    #[error("spotify unreachable")]
+    Unreachable(#[source] reqwest::Error),
+}
+
+/// The Web API half of the Spotify client.
+#[derive(Debug, Clone)]
+pub struct WebApi {
+    http: reqwest::Client,
+    base: String,
+    max_retries: u32,
+}
+
+impl WebApi {
+    pub fn new(http: reqwest::Client, api_url: &url::Url, max_retries: u32) -> Self {
+        Self {
+            http,
+            base: format!("{}/v1", api_url.as_str().trim_end_matches('/')),
+            max_retries,
+        }
+    }
+
+    /// Sends `request`, retrying GETs on connection errors and 5xx with jittered backoff, never past
+    /// `deadline`. A 5xx that survives the retries is returned as a response.
+    pub async fn call(
+        &self,
+        request: &ApiRequest,
+        access_token: &SecretString,
+        deadline: Instant,
+    ) -> Result<ApiResponse, CallError> {
+        let mut attempt = 0;
+        loop {
+            let outcome = tokio::time::timeout_at(deadline, self.send(request, access_token))
+                .await
+                .map_err(|_| CallError::OutOfTime)?;
+            let retry = attempt < self.max_retries
+                && request.retryable()
+                && match &outcome {
+                    Ok(response) => response.status >= 500,
+                    Err(err) => err.is_connect() || err.is_timeout() || err.is_request(),
+                };
+            if !retry {
+                return outcome.map_err(CallError::Unreachable);
+            }
+            attempt += 1;
+            let base_ms = 40u64 << attempt;
+            let pause = Duration::from_millis(rand::thread_rng().gen_range(base_ms / 2..=base_ms));
+            if Instant::now() + pause >= deadline {
+                return outcome.map_err(CallError::Unreachable);
+            }
+            tracing::debug!(attempt, path = %path_only(&request.path_and_query), "retrying spotify call");
+            tokio::time::sleep(pause).await;
+        }
+    }
+
+    async fn send(
+        &self,
+        request: &ApiRequest,
+        access_token: &SecretString,
+    ) -> Result<ApiResponse, reqwest::Error> {
+        let mut builder = self
+            .http
+            .request(
+                request.method.clone(),
+                format!("{}{}", self.base, request.path_and_query),
+            )
+            .bearer_auth(access_token.expose_secret());
+        if let Some(etag) = &request.if_none_match {
+            builder = builder.header(header::IF_NONE_MATCH, etag);
+        }
+        if let Some(content_type) = &request.content_type {
+            builder = builder.header(header::CONTENT_TYPE, content_type);
+        }
+        builder = match &request.body {
+            Some(body) => builder.body(body.clone()),
+            // Spotify wants a length on bodiless PUT/POST player commands.
+            None if request.method != Method::GET => builder.header(header::CONTENT_LENGTH, "0"),
+            None => builder,
+        };
+        let response = builder.send().await?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response.bytes().await?;
+        Ok(ApiResponse {
+            status,
+            content_type: header_text(&headers, header::CONTENT_TYPE),
+            etag: header_text(&headers, header::ETAG),
+            cache_control: header_text(&headers, header::CACHE_CONTROL),
+            retry_after: header_text(&headers, header::RETRY_AFTER),
+            body,
+        })
+    }
+}
+
+fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// The path without its query, for logs (queries can carry search terms).
+pub fn path_only(path_and_query: &str) -> &str {
+    path_and_query.split('?').next().unwrap_or_default()
+}

@@ -1,0 +1,4 @@
+//! Spotify's accounts service: consent and the token endpoint.
+
+pub mod authorize;
+pub mod token;
