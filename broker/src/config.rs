@@ -57,6 +57,8 @@ pub struct CacheConfig {
     pub max_bytes: u64,
     /// Most broker tokens and links held in memory.
     pub max_links: u64,
+    /// Seconds a cached answer is fresh, per kind of endpoint (`me`, `playlists`, `player`, `search`).
+    pub fresh_s: crate::api::Freshness,
 }
 
 #[derive(Debug, Deserialize)]
@@ -210,6 +212,10 @@ impl Settings {
             .set_default("cache.max_entries", 50_000)?
             .set_default("cache.max_bytes", 64 * 1024 * 1024)?
             .set_default("cache.max_links", 100_000)?
+            .set_default("cache.fresh_s.me", 300)?
+            .set_default("cache.fresh_s.playlists", 30)?
+            .set_default("cache.fresh_s.player", 1)?
+            .set_default("cache.fresh_s.search", 60)?
             .set_default("alexa.redirect_uris", Vec::<String>::new())?
             .set_default("auth.service_tokens", Vec::<String>::new())?
             .set_default("auth.admin_tokens", Vec::<String>::new())?

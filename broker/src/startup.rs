@@ -85,6 +85,7 @@ impl Application {
                 max_deadline: Duration::from_millis(settings.proxy.max_deadline_ms),
                 fetch_budget: Duration::from_millis(settings.proxy.fetch_budget_ms),
                 max_retry_after_s: settings.proxy.max_retry_after_s,
+                freshness: settings.cache.fresh_s,
             },
         ));
         let shutdown_timeout = settings.server.shutdown_timeout_s;

@@ -30,6 +30,15 @@ pub struct CachePolicy {
     pub revalidate: bool,
 }
 
+/// Fresh lifetimes per kind of endpoint, in seconds (`cache.fresh_s.*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+pub struct Freshness {
+    pub me: u64,
+    pub playlists: u64,
+    pub player: u64,
+    pub search: u64,
+}
+
 const fn policy(fresh_s: u64, stale_s: u64, revalidate: bool) -> CachePolicy {
     CachePolicy {
         fresh: Duration::from_secs(fresh_s),
@@ -67,12 +76,14 @@ impl Endpoint {
     }
 
     /// Caching for reads; writes are never cached.
-    pub fn cache_policy(self) -> Option<CachePolicy> {
+    pub fn cache_policy(self, fresh: &Freshness) -> Option<CachePolicy> {
         match self {
-            Self::Me => Some(policy(300, 86_400, false)),
-            Self::Playlists => Some(policy(30, 3_600, true)),
-            Self::Search => Some(policy(60, 600, false)),
-            Self::Player | Self::CurrentlyPlaying | Self::Devices => Some(policy(1, 300, false)),
+            Self::Me => Some(policy(fresh.me, 86_400, false)),
+            Self::Playlists => Some(policy(fresh.playlists, 3_600, true)),
+            Self::Search => Some(policy(fresh.search, 600, false)),
+            Self::Player | Self::CurrentlyPlaying | Self::Devices => {
+                Some(policy(fresh.player, 300, false))
+            }
             _ => None,
         }
     }

@@ -8,7 +8,7 @@ mod deadline;
 mod link;
 mod proxy;
 
-pub use allowlist::Endpoint;
+pub use allowlist::{Endpoint, Freshness};
 pub use cache::{CacheSettings, ResponseCache};
 pub use cooldown::Cooldown;
 pub use credentials::{bearer_value, constant_time_contains};

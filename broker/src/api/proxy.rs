@@ -32,6 +32,8 @@ pub struct ProxySettings {
     pub fetch_budget: Duration,
     /// The longest `Retry-After` passed on (and paused for).
     pub max_retry_after_s: u64,
+    /// Fresh lifetimes of cached answers.
+    pub freshness: super::Freshness,
 }
 
 /// Where an answer came from (`X-Broker-Cache`).
@@ -345,7 +347,7 @@ pub async fn forward(
         content_type,
         if_none_match: None,
     };
-    match endpoint.cache_policy() {
+    match endpoint.cache_policy(&proxy.settings.freshness) {
         Some(policy) => Ok(cached_get(
             proxy,
             CacheKey {
