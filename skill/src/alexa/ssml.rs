@@ -1,0 +1,200 @@
+//! Turning plain text (including names that come from Spotify) into SSML and text that always fit Alexa's limits.
+
+/// Alexa's limit on the characters of speech (SSML markup included) and of card text.
+pub const MAX_SPEECH_CHARS: usize = 8000;
+
+/// A size budget for one piece of the response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    /// At most this many characters.
+    pub max_chars: usize,
+    /// At most this many bytes once JSON-encoded (keeps the whole response within 24 KB).
+    pub max_json_bytes: usize,
+}
+
+const ELLIPSIS: char = '…';
+
+/// Escapes text for use inside SSML, dropping control characters.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in sanitized(text) {
+        push_escaped(&mut out, c);
+    }
+    out
+}
+
+fn sanitized(text: &str) -> impl Iterator<Item = char> + '_ {
+    text.chars().map(|c| if c.is_control() { ' ' } else { c })
+}
+
+fn push_escaped(out: &mut String, c: char) {
+    match c {
+        '&' => out.push_str("&amp;"),
+        '<' => out.push_str("&lt;"),
+        '>' => out.push_str("&gt;"),
+        '"' => out.push_str("&quot;"),
+        '\'' => out.push_str("&apos;"),
+        c => out.push(c),
+    }
+}
+
+fn json_bytes(s: &str) -> usize {
+    s.chars()
+        .map(|c| match c {
+            '"' | '\\' => 2,
+            c if (c as u32) < 0x20 => 6,
+            c => c.len_utf8(),
+        })
+        .sum()
+}
+
+/// Writes `text` between `open` and `close`, escaping each character with `escape_char`, cutting it
+/// (with an ellipsis) where the next character would break `limit`.
+fn fit(
+    text: &str,
+    open: &str,
+    close: &str,
+    limit: Limit,
+    escape_char: fn(&mut String, char),
+) -> String {
+    let fixed_chars = open.chars().count() + close.chars().count() + 1;
+    // Two more bytes for the JSON string's quotes.
+    let fixed_bytes = json_bytes(open) + json_bytes(close) + ELLIPSIS.len_utf8() + 2;
+    let avail_chars = limit.max_chars.saturating_sub(fixed_chars);
+    let avail_bytes = limit.max_json_bytes.saturating_sub(fixed_bytes);
+
+    let mut out = String::from(open);
+    let (mut chars, mut bytes) = (0usize, 0usize);
+    let mut piece = String::new();
+    let mut truncated = false;
+    for c in sanitized(text) {
+        piece.clear();
+        escape_char(&mut piece, c);
+        let (pc, pb) = (piece.chars().count(), json_bytes(&piece));
+        if chars + pc > avail_chars || bytes + pb > avail_bytes {
+            truncated = true;
+            break;
+        }
+        chars += pc;
+        bytes += pb;
+        out.push_str(&piece);
+    }
+    if truncated {
+        let kept = out.trim_end().len();
+        out.truncate(kept);
+        out.push(ELLIPSIS);
+    }
+    out.push_str(close);
+    out
+}
+
+/// `<speak>…</speak>` for plain `text`, escaped and cut to fit `limit`.
+pub fn to_ssml(text: &str, limit: Limit) -> String {
+    fit(text, "<speak>", "</speak>", limit, push_escaped)
+}
+
+/// Plain `text` (for cards) cut to fit `limit`.
+pub fn to_plain(text: &str, limit: Limit) -> String {
+    fit(text, "", "", limit, |out, c| out.push(c))
+}
+
+/// "A", "A and B", "A, B and C".
+pub fn spoken_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
+
+/// Cuts a single name (a track or playlist title) to `max_chars`, with an ellipsis.
+pub fn short_name(name: &str, max_chars: usize) -> String {
+    let name = name.trim();
+    if name.chars().count() <= max_chars {
+        return name.to_owned();
+    }
+    let mut cut: String = name.chars().take(max_chars.saturating_sub(1)).collect();
+    let kept = cut.trim_end().len();
+    cut.truncate(kept);
+    cut.push(ELLIPSIS);
+    cut
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BIG: Limit = Limit {
+        max_chars: MAX_SPEECH_CHARS,
+        max_json_bytes: 9000,
+    };
+
+    /// A minimal well-formedness check: every tag closes, every entity is one of XML's five.
+    fn assert_well_formed_ssml(ssml: &str) {
+        assert!(
+            ssml.starts_with("<speak>") && ssml.ends_with("</speak>"),
+            "{ssml}"
+        );
+        let inner = &ssml["<speak>".len()..ssml.len() - "</speak>".len()];
+        assert!(!inner.contains('<') && !inner.contains('>'), "{inner}");
+        let mut rest = inner;
+        while let Some(at) = rest.find('&') {
+            let tail = &rest[at..];
+            assert!(
+                ["&amp;", "&lt;", "&gt;", "&quot;", "&apos;"]
+                    .iter()
+                    .any(|e| tail.starts_with(e)),
+                "bad entity in {inner}"
+            );
+            rest = &tail[1..];
+        }
+    }
+
+    #[test]
+    fn spotify_names_are_escaped() {
+        let ssml = to_ssml("Playing Rock & <Roll> \"Live\" Tom's", BIG);
+        assert_eq!(
+            ssml,
+            "<speak>Playing Rock &amp; &lt;Roll&gt; &quot;Live&quot; Tom&apos;s</speak>"
+        );
+        assert_well_formed_ssml(&ssml);
+        assert_well_formed_ssml(&to_ssml("<speak><audio src=\"x\"/></speak>", BIG));
+    }
+
+    #[test]
+    fn control_characters_are_dropped() {
+        assert_eq!(escape("a\u{0}b\nc"), "a b c");
+    }
+
+    #[test]
+    fn long_text_is_cut_within_limits_without_breaking_entities() {
+        let text = "&".repeat(10_000);
+        let ssml = to_ssml(&text, BIG);
+        assert!(ssml.chars().count() <= MAX_SPEECH_CHARS);
+        assert!(ssml.ends_with("…</speak>"));
+        assert_well_formed_ssml(&ssml);
+
+        let emoji = "🎵".repeat(10_000);
+        let ssml = to_ssml(&emoji, BIG);
+        assert!(serde_json::to_string(&ssml).unwrap().len() <= 9000);
+
+        let quotes = "\"".repeat(10_000);
+        let plain = to_plain(&quotes, BIG);
+        assert!(serde_json::to_string(&plain).unwrap().len() <= 9000);
+        assert!(plain.chars().count() <= MAX_SPEECH_CHARS);
+    }
+
+    #[test]
+    fn short_text_is_untouched() {
+        assert_eq!(to_plain("hello", BIG), "hello");
+    }
+
+    #[test]
+    fn lists_read_naturally() {
+        let names = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(spoken_list(&names(&["A"])), "A");
+        assert_eq!(spoken_list(&names(&["A", "B"])), "A and B");
+        assert_eq!(spoken_list(&names(&["A", "B", "C"])), "A, B and C");
+        assert_eq!(short_name("abcdef", 4), "abc…");
+    }
+}

@@ -1,0 +1,110 @@
+//! The skill's side of the conversation: from a verified Alexa request to an answer.
+
+mod events;
+mod handlers;
+pub mod intents;
+pub mod link_memory;
+pub mod playlist_match;
+pub mod speech;
+
+use std::sync::Arc;
+
+use crate::alexa::request::{Request, RequestEnvelope};
+use crate::alexa::response::Answer;
+use crate::broker::BrokerClient;
+use crate::deadline::Deadline;
+use crate::identifiers::{AlexaAccessToken, UserId};
+use crate::verify::clock::Clock;
+use intents::Intent;
+use link_memory::LinkMemory;
+
+/// What to send back to Alexa.
+#[derive(Debug)]
+pub enum Reply {
+    /// An answer (possibly empty).
+    Answer(Answer),
+    /// A skill event that could not be handled now; answering 5xx makes Alexa redeliver it.
+    Redeliver,
+}
+
+/// The conversation logic and what it needs: the broker and the memory of links.
+#[derive(Debug, Clone)]
+pub struct Conversation {
+    broker: BrokerClient,
+    memory: LinkMemory,
+}
+
+/// Who is asking, as far as one request tells.
+#[derive(Debug)]
+pub(crate) struct Caller {
+    pub(crate) user: Option<UserId>,
+    pub(crate) token: Option<AlexaAccessToken>,
+}
+
+impl Caller {
+    fn from_envelope(envelope: &RequestEnvelope) -> Self {
+        let user = envelope.user();
+        Self {
+            user: UserId::parse(&user.user_id).ok(),
+            token: user
+                .access_token
+                .as_deref()
+                .and_then(|t| AlexaAccessToken::parse(t).ok()),
+        }
+    }
+}
+
+impl Conversation {
+    /// A conversation talking to `broker`, reminding about relinks within `relink_window`.
+    pub fn new(
+        broker: BrokerClient,
+        relink_window: chrono::Duration,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            broker,
+            memory: LinkMemory::new(relink_window, clock),
+        }
+    }
+
+    /// Answers one verified request; every broker call is bounded by `deadline`.
+    pub async fn respond(&self, envelope: &RequestEnvelope, deadline: Deadline) -> Reply {
+        let caller = Caller::from_envelope(envelope);
+        match &envelope.request {
+            Request::LaunchRequest(_) => {
+                tracing::info!(request_type = "LaunchRequest", "answering");
+                Reply::Answer(self.launch(&caller, deadline).await)
+            }
+            Request::IntentRequest(request) => {
+                tracing::info!(request_type = "IntentRequest", intent = %request.intent.name, "answering");
+                let intent = Intent::from_request(&request.intent);
+                Reply::Answer(self.intent(&caller, intent, deadline).await)
+            }
+            Request::SessionEndedRequest(ended) => {
+                tracing::info!(
+                    request_type = "SessionEndedRequest",
+                    reason = ended.reason.as_deref().unwrap_or("unknown"),
+                    error_type = ended.error.as_ref().and_then(|e| e.kind.as_deref()),
+                    error_message = ended.error.as_ref().and_then(|e| e.message.as_deref()),
+                    "session ended"
+                );
+                Reply::Answer(Answer::acknowledge())
+            }
+            Request::ExceptionEncountered(exception) => {
+                tracing::error!(
+                    request_type = "System.ExceptionEncountered",
+                    error_type = exception.error.as_ref().and_then(|e| e.kind.as_deref()),
+                    error_message = exception.error.as_ref().and_then(|e| e.message.as_deref()),
+                    "alexa reported an error with a previous answer"
+                );
+                Reply::Answer(Answer::acknowledge())
+            }
+            Request::SkillDisabled(_) => self.skill_disabled(&caller, deadline).await,
+            Request::SkillAccountLinked(_) => self.account_linked(&caller).await,
+            Request::SkillEnabled(_) | Request::Other => {
+                tracing::info!("acknowledging a request type the skill does not act on");
+                Reply::Answer(Answer::acknowledge())
+            }
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! `POST /alexa`: verify the request, answer it within the time budget, render the Alexa response.
+
+use std::time::Duration;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use crate::alexa::request::{Request, RequestEnvelope};
+use crate::conversation::{Reply, speech};
+use crate::deadline::Deadline;
+use crate::error::SkillError;
+use crate::startup::AppState;
+use crate::verify::SignatureHeaders;
+
+/// Time kept back from the budget for rendering and sending the answer.
+const RENDER_MARGIN: Duration = Duration::from_millis(50);
+/// Time kept back from the answer deadline so the broker's answer arrives before the skill gives up.
+const BROKER_MARGIN: Duration = Duration::from_millis(100);
+
+/// The Alexa endpoint.
+#[tracing::instrument(name = "alexa", skip_all)]
+pub async fn alexa(
+    request: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, SkillError> {
+    let deadline = Deadline::after(state.time_budget);
+    let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
+    let headers = SignatureHeaders {
+        cert_chain_url: header("SignatureCertChainUrl"),
+        signature_256: header("Signature-256"),
+    };
+    if let Err(error) = state.verifier.verify(headers, &body).await {
+        tracing::warn!(code = error.code(), error = %error, "refused an unverified request");
+        return Err(error.into());
+    }
+    let envelope: RequestEnvelope = serde_json::from_slice(&body).map_err(|e| {
+        tracing::warn!(error = %e, "refused a malformed request");
+        SkillError::MalformedRequest(e.to_string())
+    })?;
+
+    let answer_by = deadline.earlier_by(RENDER_MARGIN);
+    let work = state
+        .conversation
+        .respond(&envelope, answer_by.earlier_by(BROKER_MARGIN));
+    let reply = match tokio::time::timeout_at(answer_by.instant(), work).await {
+        Ok(reply) => reply,
+        Err(_) => {
+            tracing::warn!("time budget spent; answering try again");
+            if is_skill_event(&envelope.request) {
+                Reply::Redeliver
+            } else {
+                Reply::Answer(speech::too_slow())
+            }
+        }
+    };
+    match reply {
+        Reply::Answer(answer) => Ok(HttpResponse::Ok()
+            .content_type("application/json;charset=UTF-8")
+            .json(answer.render())),
+        Reply::Redeliver => Err(SkillError::Redeliver),
+    }
+}
+
+fn is_skill_event(request: &Request) -> bool {
+    matches!(
+        request,
+        Request::SkillDisabled(_) | Request::SkillAccountLinked(_) | Request::SkillEnabled(_)
+    )
+}

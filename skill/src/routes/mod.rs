@@ -1,0 +1,7 @@
+//! HTTP routes: parse, call the domain, render.
+
+pub mod alexa;
+pub mod health;
+
+pub use alexa::alexa;
+pub use health::healthz;

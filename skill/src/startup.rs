@@ -1,0 +1,108 @@
+//! Building the application (binding the listener, wiring its parts) separately from running it.
+
+use std::net::{SocketAddr, TcpListener};
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, web};
+use anyhow::Context as _;
+use tracing_actix_web::TracingLogger;
+
+use crate::broker::BrokerClient;
+use crate::configuration::{Settings, SignatureChecks};
+use crate::conversation::Conversation;
+use crate::routes;
+use crate::verify::{RequestVerifier, VerifierParts};
+
+/// Alexa requests are small; refuse anything much larger.
+const MAX_BODY_BYTES: usize = 128 * 1024;
+
+/// What every request handler shares.
+#[derive(Debug)]
+pub struct AppState {
+    /// Checks that requests come from Alexa.
+    pub verifier: RequestVerifier,
+    /// Answers them.
+    pub conversation: Conversation,
+    /// How long the skill may take per request.
+    pub time_budget: Duration,
+}
+
+/// A built, bound, not yet running skill.
+pub struct Application {
+    address: SocketAddr,
+    server: Server,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("address", &self.address)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Application {
+    /// Builds the production skill: web PKI roots, real certificate downloads, the system clock.
+    /// Must be called inside a Tokio runtime.
+    pub fn build(settings: Settings) -> anyhow::Result<Self> {
+        let parts = VerifierParts::production(settings.cert_fetch_timeout)
+            .context("building the certificate fetcher")?;
+        Self::build_with(settings, parts)
+    }
+
+    /// Builds the skill with injected verification parts (tests trust their own CA and move the
+    /// clock). Binds `settings.bind` (port 0 picks a free port). Must be called inside a Tokio runtime.
+    pub fn build_with(settings: Settings, parts: VerifierParts) -> anyhow::Result<Self> {
+        if settings.signature_checks == SignatureChecks::DisabledForDevelopment {
+            tracing::warn!(
+                "!!! alexa.verify_signatures = false: requests are NOT checked for Alexa's signature. \
+                 Anyone who can reach this endpoint can impersonate Alexa. Local development only !!!"
+            );
+        }
+        let clock = parts.clock.clone();
+        let verifier =
+            RequestVerifier::new(settings.signature_checks, settings.skill_id.clone(), parts);
+        let broker = BrokerClient::new(settings.broker_url.clone(), settings.service_token.clone())
+            .context("building the broker client")?;
+        let conversation = Conversation::new(broker, settings.relink_reminder_window, clock);
+        let state = web::Data::new(AppState {
+            verifier,
+            conversation,
+            time_budget: settings.time_budget,
+        });
+
+        let listener = TcpListener::bind(&settings.bind)
+            .with_context(|| format!("binding server.bind = {}", settings.bind))?;
+        let address = listener.local_addr().context("reading the bound address")?;
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(TracingLogger::default())
+                .app_data(state.clone())
+                .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
+                .route("/alexa", web::post().to(routes::alexa))
+                .route("/healthz", web::get().to(routes::healthz))
+        })
+        .shutdown_timeout(10)
+        .listen(listener)
+        .context("starting the HTTP server")?
+        .run();
+        Ok(Self { address, server })
+    }
+
+    /// The bound address.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.address.port()
+    }
+
+    /// Serves until SIGTERM or SIGINT, then finishes in-flight requests (up to 10 s).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        tracing::info!(address = %self.address, "skill listening");
+        self.server.await
+    }
+}
