@@ -161,10 +161,14 @@ async fn purge_periodically(store: Store) {
     }
 }
 
+/// How far the change feed looks back past the newest change it saw: covers writes in the same second and
+/// replicas whose clocks disagree by a few seconds.
+const CLOCK_SKEW_S: i64 = 5;
+
 /// Drops what this replica holds in memory about links that changed elsewhere (refreshed, relinked,
 /// revoked), within about [`CHANGE_POLL`].
 async fn follow_link_changes(store: Store, proxy: Arc<Proxy>) {
-    let mut since = UnixTime::now().plus_secs(-1);
+    let mut since = UnixTime::now().plus_secs(-CLOCK_SKEW_S);
     let mut ticker = tokio::time::interval(CHANGE_POLL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -179,7 +183,7 @@ async fn follow_link_changes(store: Store, proxy: Arc<Proxy>) {
                     {
                         proxy.forget_link(&change.link_id).await;
                     }
-                    since = since.max(change.updated_at.plus_secs(-1));
+                    since = since.max(change.updated_at.plus_secs(-CLOCK_SKEW_S));
                 }
             }
             Err(err) => tracing::debug!(error = ?err, "reading link changes failed"),

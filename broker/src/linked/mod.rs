@@ -4,7 +4,7 @@
 mod refresh;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use moka::future::Cache;
 
@@ -14,7 +14,8 @@ use crate::spotify::SpotifyAccounts;
 use crate::store::{Link, LinkStatus, Store};
 
 /// How long a token → link resolution is trusted before the store is asked again. Revocations on this
-/// replica drop entries at once; those on other replicas arrive through the change feed.
+/// replica drop entries at once; those on other replicas arrive through the change feed (any change to a
+/// link row drops that link's tokens).
 const TOKEN_TTL: Duration = Duration::from_secs(60);
 /// How long a link's state (and opened tokens) is kept in memory.
 const LINK_TTL: Duration = Duration::from_secs(60);
@@ -35,6 +36,8 @@ pub struct LinkedSettings {
 struct TokenEntry {
     link_id: LinkId,
     expires_at: UnixTime,
+    /// When the store was asked: a revocation of the link at or after this instant voids the entry.
+    looked_up_at: Instant,
 }
 
 /// Request-time access to links, with in-memory caches in front of the store.
@@ -45,6 +48,8 @@ pub struct LinkedAccounts {
     /// This process's identity as a refresh-lease owner.
     replica_id: String,
     tokens: Cache<TokenHash, TokenEntry>,
+    /// Per link, when its cached tokens were last voided; kept as long as a token entry can live.
+    token_revocations: Cache<LinkId, Instant>,
     links: Cache<LinkId, Arc<Link>>,
     refresh_locks: Cache<LinkId, Arc<tokio::sync::Mutex<()>>>,
 }
@@ -63,8 +68,8 @@ impl LinkedAccounts {
             tokens: Cache::builder()
                 .max_capacity(settings.max_cached_tokens)
                 .time_to_live(TOKEN_TTL)
-                .support_invalidation_closures()
                 .build(),
+            token_revocations: Cache::builder().time_to_live(TOKEN_TTL).build(),
             links: Cache::builder()
                 .max_capacity(settings.max_cached_tokens)
                 .time_to_live(LINK_TTL)
@@ -89,26 +94,31 @@ impl LinkedAccounts {
         let hash = token.hash();
         let now = UnixTime::now();
         if let Some(entry) = self.tokens.get(&hash).await {
-            if entry.expires_at > now {
-                return Ok(entry.link_id);
+            let revoked_since = self
+                .token_revocations
+                .get(&entry.link_id)
+                .await
+                .is_some_and(|revoked_at| revoked_at >= entry.looked_up_at);
+            if !revoked_since {
+                if entry.expires_at > now {
+                    return Ok(entry.link_id);
+                }
+                self.tokens.invalidate(&hash).await;
+                return Err(ApiError::RelinkRequired("broker token expired"));
             }
-            self.tokens.invalidate(&hash).await;
-            return Err(ApiError::RelinkRequired("broker token expired"));
         }
+        let looked_up_at = Instant::now();
         let (link_id, expires_at) = self
             .store
             .find_access_token(&hash, now)
             .await?
             .ok_or(ApiError::RelinkRequired("unknown or revoked broker token"))?;
-        self.tokens
-            .insert(
-                hash,
-                TokenEntry {
-                    link_id,
-                    expires_at,
-                },
-            )
-            .await;
+        let entry = TokenEntry {
+            link_id,
+            expires_at,
+            looked_up_at,
+        };
+        self.tokens.insert(hash, entry).await;
         Ok(link_id)
     }
 
@@ -159,13 +169,13 @@ impl LinkedAccounts {
     /// Drops everything memory holds about a link.
     pub async fn forget(&self, link_id: &LinkId) {
         self.links.invalidate(link_id).await;
-        let id = *link_id;
-        if let Err(err) = self
-            .tokens
-            .invalidate_entries_if(move |_, entry| entry.link_id == id)
-        {
-            tracing::warn!(error = %err, "could not drop cached tokens");
-        }
+        self.forget_tokens(*link_id).await;
+    }
+
+    /// Voids the broker tokens of a link resolved from memory so far, so their next use asks the store
+    /// (after a token or grant revocation). O(1): entries are checked against this mark when read.
+    pub async fn forget_tokens(&self, link_id: LinkId) {
+        self.token_revocations.insert(link_id, Instant::now()).await;
     }
 
     /// Drops a link's state if memory holds an older version than `token_version`. Returns whether it did.

@@ -25,6 +25,7 @@ pub async fn revoke(
         OAuthError::temporarily_unavailable()
     })?;
     if let Some(link_id) = revoked {
+        state.proxy.linked().forget_tokens(link_id).await;
         tracing::info!(link_id = %link_id, "token revoked by client");
     }
     let mut response = HttpResponse::Ok();

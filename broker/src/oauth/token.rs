@@ -63,8 +63,9 @@ async fn authorization_code_grant(
         .map_err(store_failed)?
     {
         CodeRedemption::Redeemed(redeemed) => redeemed,
-        CodeRedemption::Replayed => {
-            tracing::warn!("authorization code replayed; tokens issued from it are revoked");
+        CodeRedemption::Replayed { link_id } => {
+            state.proxy.linked().forget_tokens(link_id).await;
+            tracing::warn!(link_id = %link_id, "authorization code replayed; tokens issued from it are revoked");
             return Err(OAuthError::invalid_grant(
                 "the authorization code was already used",
             ));

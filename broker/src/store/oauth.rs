@@ -52,7 +52,7 @@ pub enum CodeRedemption {
     /// First use: the code is now spent.
     Redeemed(RedeemedCode),
     /// The code was used before; every token issued from it has been revoked.
-    Replayed,
+    Replayed { link_id: LinkId },
     /// No such code.
     Unknown,
 }
@@ -208,30 +208,44 @@ impl Store {
                 expires_at: UnixTime::from_secs(row.try_get("expires_at")?),
             }));
         }
-        let grant: Option<String> =
-            sqlx::query_scalar("select grant_id from authorization_code where code_hash = $1")
+        let row =
+            sqlx::query("select grant_id, link_id from authorization_code where code_hash = $1")
                 .bind(code_hash.as_str())
                 .fetch_optional(self.pool())
                 .await?;
-        match grant {
-            Some(grant_id) => {
-                self.revoke_grant(&grant_id, now).await?;
-                Ok(CodeRedemption::Replayed)
+        match row {
+            Some(row) => {
+                self.revoke_grant(&row.try_get::<String, _>("grant_id")?, now)
+                    .await?;
+                Ok(CodeRedemption::Replayed {
+                    link_id: parse_link_id(&row.try_get::<String, _>("link_id")?)?,
+                })
             }
             None => Ok(CodeRedemption::Unknown),
         }
     }
 
-    /// Revokes every broker token issued from one authorization code.
+    /// Revokes every broker token issued from one authorization code, and marks the link changed so
+    /// every replica drops the tokens it holds in memory.
     pub async fn revoke_grant(&self, grant_id: &str, now: UnixTime) -> Result<u64, StoreError> {
+        let mut tx = self.pool().begin().await?;
         let revoked = sqlx::query(
             "update broker_token set revoked_at = $2 where grant_id = $1 and revoked_at is null",
         )
         .bind(grant_id)
         .bind(now.as_secs())
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?
         .rows_affected();
+        sqlx::query(
+            "update link set updated_at = $2
+             where link_id in (select link_id from broker_token where grant_id = $1)",
+        )
+        .bind(grant_id)
+        .bind(now.as_secs())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
         Ok(revoked)
     }
 
@@ -342,11 +356,18 @@ impl Store {
         .fetch_optional(self.pool())
         .await?;
         let Some(row) = row else { return Ok(None) };
+        let link_id = parse_link_id(&row.try_get::<String, _>("link_id")?)?;
         if row.try_get::<String, _>("kind")? == "refresh" {
             self.revoke_grant(&row.try_get::<String, _>("grant_id")?, now)
                 .await?;
+        } else {
+            sqlx::query("update link set updated_at = $2 where link_id = $1")
+                .bind(link_id.to_string())
+                .bind(now.as_secs())
+                .execute(self.pool())
+                .await?;
         }
-        parse_link_id(&row.try_get::<String, _>("link_id")?).map(Some)
+        Ok(Some(link_id))
     }
 
     /// Deletes expired pending authorizations, codes a day past expiry (kept that long so a replay is

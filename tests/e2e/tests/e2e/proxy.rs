@@ -1,0 +1,440 @@
+//! Spotify through the broker: one refresh per link (in a process, across replicas, across a restart),
+//! upstream discipline (retries, 429 cooldown, deadlines) and the response cache, over real HTTP.
+
+use std::time::{Duration, Instant};
+
+use e2e::{ALICE, Backend, spawn_broker, spawn_sandbox};
+use reqwest::Method;
+use spotify_sandbox::RefreshMode;
+
+use crate::proxy_support::{
+    Skill, concurrently, link, refresh_at_sandbox, spawn_replica, spotify_tokens,
+};
+
+both_backends!(
+    expired_token_refreshed_once_for_100_concurrent_requests,
+    rotated_refresh_token_survives_restart,
+    invalid_grant_requires_relink_and_stops_calling_spotify,
+    rate_limit_answers_at_once_and_pauses_upstream,
+    get_retried_on_5xx_but_put_is_not,
+    cache_hit_makes_no_upstream_call,
+    etag_revalidation_is_one_conditional_call,
+    identical_concurrent_gets_make_one_upstream_call,
+    stale_answer_served_when_spotify_fails,
+    deadline_shorter_than_spotify_latency_answers_in_time,
+);
+
+async fn expired_token_refreshed_once_for_100_concurrent_requests(backend: Backend) {
+    let broker = spawn_broker(backend, spawn_sandbox().await, &[]).await;
+    let (pair, _) = link(&broker, ALICE).await;
+    let skill = Skill::new(&broker, &pair.access_token);
+    skill.get("/me").await.expect_ok(200);
+    broker
+        .sandbox
+        .client
+        .expire_access_tokens(ALICE)
+        .await
+        .unwrap();
+    broker.sandbox.client.reset_counters().await.unwrap();
+
+    // Distinct queries: each is its own cache key, so every request meets the expired token upstream.
+    let answers = concurrently(100, |i| {
+        let skill = skill.clone();
+        async move {
+            skill
+                .get(&format!("/search?q=so&type=track&offset={i}"))
+                .await
+        }
+    })
+    .await;
+    for answer in &answers {
+        answer.expect_ok(200);
+    }
+    let counters = broker.sandbox.client.counters().await.unwrap();
+    assert_eq!(
+        counters.token_calls("refresh_token"),
+        1,
+        "one refresh for 100 requests: {counters:?}"
+    );
+}
+
+/// Three broker processes on one Postgres database: still one refresh for the link.
+#[tokio::test]
+async fn expired_token_refreshed_once_across_three_replicas() {
+    let broker = spawn_broker(Backend::Postgres, spawn_sandbox().await, &[]).await;
+    let (pair, _) = link(&broker, ALICE).await;
+    let second = spawn_replica(&broker, &[]).await;
+    let third = spawn_replica(&broker, &[]).await;
+    let skills = [
+        Skill::new(&broker, &pair.access_token),
+        Skill::at(&second.base_url, &broker, &pair.access_token),
+        Skill::at(&third.base_url, &broker, &pair.access_token),
+    ];
+    // Every replica holds the soon-expired token in memory.
+    for skill in &skills {
+        skill.get("/me/player/devices").await.expect_ok(200);
+    }
+    broker
+        .sandbox
+        .client
+        .expire_access_tokens(ALICE)
+        .await
+        .unwrap();
+    broker.sandbox.client.reset_counters().await.unwrap();
+
+    let answers = concurrently(100, |i| {
+        let skill = skills[i % 3].clone();
+        async move {
+            skill
+                .get(&format!("/search?q=so&type=track&offset={i}"))
+                .await
+        }
+    })
+    .await;
+    for answer in &answers {
+        answer.expect_ok(200);
+    }
+    let counters = broker.sandbox.client.counters().await.unwrap();
+    assert_eq!(
+        counters.token_calls("refresh_token"),
+        1,
+        "one refresh for 100 requests on three replicas: {counters:?}"
+    );
+}
+
+async fn rotated_refresh_token_survives_restart(backend: Backend) {
+    let broker = spawn_broker(backend, spawn_sandbox().await, &[]).await;
+    broker
+        .sandbox
+        .client
+        .set_refresh_mode(ALICE, RefreshMode::Rotate)
+        .await
+        .unwrap();
+    let (pair, link_id) = link(&broker, ALICE).await;
+    let (_, first_refresh) = spotify_tokens(&broker, &link_id).await;
+
+    // A refresh rotates the refresh token; the broker stores the new one.
+    broker
+        .sandbox
+        .client
+        .expire_access_tokens(ALICE)
+        .await
+        .unwrap();
+    Skill::new(&broker, &pair.access_token)
+        .get("/me/player/devices")
+        .await
+        .expect_ok(200);
+    let (_, second_refresh) = spotify_tokens(&broker, &link_id).await;
+    assert_ne!(first_refresh, second_refresh, "the rotated token is stored");
+
+    // A new broker process on the same database (nothing in memory) refreshes with the stored token.
+    // The first process is left idle: the harness has no way to stop an Application (see report).
+    let restarted = spawn_replica(&broker, &[]).await;
+    broker
+        .sandbox
+        .client
+        .expire_access_tokens(ALICE)
+        .await
+        .unwrap();
+    Skill::at(&restarted.base_url, &broker, &pair.access_token)
+        .get("/me/player/devices")
+        .await
+        .expect_ok(200);
+    let (_, third_refresh) = spotify_tokens(&broker, &link_id).await;
+    assert_ne!(second_refresh, third_refresh);
+    let counters = broker.sandbox.client.counters().await.unwrap();
+    assert_eq!(counters.token_calls("refresh_token"), 2, "{counters:?}");
+
+    // The rotated-away tokens are dead at Spotify; the current one lives.
+    for dead in [&first_refresh, &second_refresh] {
+        let (status, body) = refresh_at_sandbox(&broker, dead).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_grant")),
+            "{body}"
+        );
+    }
+}
+
+async fn invalid_grant_requires_relink_and_stops_calling_spotify(backend: Backend) {
+    let broker = spawn_broker(backend, spawn_sandbox().await, &[]).await;
+    let (pair, link_id) = link(&broker, ALICE).await;
+    let skill = Skill::new(&broker, &pair.access_token);
+    skill.get("/me").await.expect_ok(200);
+    let client = &broker.sandbox.client;
+    client.revoke_grant(ALICE).await.unwrap();
+    client.expire_access_tokens(ALICE).await.unwrap();
+    client.reset_counters().await.unwrap();
+
+    skill
+        .get("/me/player/devices")
+        .await
+        .expect_error(401, "relink_required");
+    let counters = client.counters().await.unwrap();
+    assert_eq!(counters.token_calls("refresh_token"), 1, "{counters:?}");
+
+    // The link is marked, its row (and tokens) kept.
+    let stored = broker.store.link(&link_id).await.unwrap().unwrap();
+    assert_eq!(
+        stored.summary.status,
+        broker::store::LinkStatus::RelinkRequired
+    );
+    assert!(
+        stored.tokens.is_some(),
+        "invalid_grant keeps the row's tokens"
+    );
+
+    client.reset_counters().await.unwrap();
+    skill
+        .get("/me/player")
+        .await
+        .expect_error(401, "relink_required");
+    skill
+        .put("/me/player/pause")
+        .await
+        .expect_error(401, "relink_required");
+    skill
+        .get("/me/player/devices")
+        .await
+        .expect_error(401, "relink_required");
+    let counters = client.counters().await.unwrap();
+    assert_eq!(
+        (counters.api_total, counters.token_total),
+        (0, 0),
+        "no Spotify call for a link that needs relinking: {counters:?}"
+    );
+}
+
+async fn rate_limit_answers_at_once_and_pauses_upstream(backend: Backend) {
+    let broker = spawn_broker(backend, spawn_sandbox().await, &[]).await;
+    let (pair, _) = link(&broker, ALICE).await;
+    let skill = Skill::new(&broker, &pair.access_token);
+    let client = &broker.sandbox.client;
+    client.rate_limit_next(1, 7).await.unwrap();
+
+    let limited = skill.get("/me/player/devices").await;
+    assert_eq!(limited.expect_error(429, "rate_limited"), Some(7));
+    assert_eq!(limited.header("retry-after"), Some("7"));
+    assert!(
+        limited.elapsed < Duration::from_secs(2),
+        "never slept on Retry-After"
+    );
+
+    let before = client.counters().await.unwrap();
+    for answer in [
+        skill.get("/me").await,
+        skill.get("/me/player/devices").await,
+        skill.put("/me/player/pause").await,
+        skill.post("/me/player/next").await,
+    ] {
+        let retry_after_s = answer.expect_error(429, "rate_limited").unwrap();
+        assert!((1..=7).contains(&retry_after_s), "{}", answer.body);
+        assert_eq!(
+            answer.header("retry-after"),
+            Some(retry_after_s.to_string().as_str())
+        );
+    }
+    let after = client.counters().await.unwrap();
+    assert_eq!(
+        before.api_total, after.api_total,
+        "no upstream call during the cooldown"
+    );
+}
+
+async fn get_retried_on_5xx_but_put_is_not(backend: Backend) {
+    let broker = spawn_broker(backend, spawn_sandbox().await, &[]).await;
+    let (pair, _) = link(&broker, ALICE).await;
+    let skill = Skill::new(&broker, &pair.access_token);
+    let client = &broker.sandbox.client;
+    client.reset_counters().await.unwrap();
+
+    client
+        .fail_next(2, 503, Some("/v1/me/player/devices"))
+        .await
+        .unwrap();
+    skill.get("/me/player/devices").await.expect_ok(200);
+    let counters = client.counters().await.unwrap();
+    assert_eq!(
+        counters.api_calls("GET /v1/me/player/devices"),
+        3,
+        "{counters:?}"
+    );
+
+    client
+        .fail_next(1, 502, Some("/v1/me/player/pause"))
+        .await
+        .unwrap();
+    skill
+        .put("/me/player/pause")
+        .await
+        .expect_error(503, "upstream_unavailable");
+    let counters = client.counters().await.unwrap();
+    assert_eq!(
+        counters.api_calls("PUT /v1/me/player/pause"),
+        1,
+        "a player command is never repeated: {counters:?}"
+    );
+    assert!(
+        client.player(ALICE).await.unwrap().is_playing,
+        "the pause never happened"
+    );
+}
+
+async fn cache_hit_makes_no_upstream_call(backend: Backend) {
+    let broker = spawn_broker(backend, spawn_sandbox().await, &[]).await;
+    let (pair, _) = link(&broker, ALICE).await;
+    let skill = Skill::new(&broker, &pair.access_token);
+    let client = &broker.sandbox.client;
+    client.reset_counters().await.unwrap();
+
+    let first = skill.get("/me").await;
+    first.expect_ok(200);
+    assert_eq!(first.cache(), "miss");
+    let second = skill.get("/me").await;
+    second.expect_ok(200);
+    assert_eq!(second.cache(), "hit");
+    assert_eq!(first.body, second.body);
+    let counters = client.counters().await.unwrap();
+    assert_eq!(counters.api_calls("GET /v1/me"), 1, "{counters:?}");
+    assert_eq!(counters.api_total, 1, "{counters:?}");
+
+    // A player command drops the link's cached player state.
+    assert_eq!(skill.get("/me/player/devices").await.cache(), "miss");
+    assert_eq!(skill.get("/me/player/devices").await.cache(), "hit");
+    let paused = skill.put("/me/player/pause").await;
+    assert!((200..300).contains(&paused.status), "{}", paused.body);
+    assert_eq!(paused.cache(), "miss");
+    assert_eq!(skill.get("/me/player/devices").await.cache(), "miss");
+    assert_eq!(
+        skill.get("/me").await.cache(),
+        "hit",
+        "/me is not player state"
+    );
+}
+
+async fn etag_revalidation_is_one_conditional_call(backend: Backend) {
+    // Playlists are fresh for 30 s by default; 0 makes every later read a revalidation, without sleeping.
+    let broker = spawn_broker(
+        backend,
+        spawn_sandbox().await,
+        &[("cache.fresh_s.playlists", "0")],
+    )
+    .await;
+    let (pair, _) = link(&broker, ALICE).await;
+    let skill = Skill::new(&broker, &pair.access_token);
+    let client = &broker.sandbox.client;
+
+    let first = skill.get("/me/playlists").await;
+    first.expect_ok(200);
+    assert_eq!(first.cache(), "miss");
+    client.reset_counters().await.unwrap();
+
+    let second = skill.get("/me/playlists").await;
+    second.expect_ok(200);
+    assert_eq!(second.cache(), "revalidated");
+    assert_eq!(second.body, first.body);
+    let counters = client.counters().await.unwrap();
+    assert_eq!(
+        (
+            counters.api_calls("GET /v1/me/playlists"),
+            counters.conditional_requests,
+            counters.not_modified
+        ),
+        (1, 1, 1),
+        "{counters:?}"
+    );
+}
+
+async fn identical_concurrent_gets_make_one_upstream_call(backend: Backend) {
+    let broker = spawn_broker(backend, spawn_sandbox().await, &[]).await;
+    let (pair, _) = link(&broker, ALICE).await;
+    let skill = Skill::new(&broker, &pair.access_token);
+    let client = &broker.sandbox.client;
+    // Latency keeps the first fetch in flight while the others arrive.
+    client.set_latency(300).await.unwrap();
+    client.reset_counters().await.unwrap();
+
+    let answers = concurrently(50, |_| {
+        let skill = skill.clone();
+        async move { skill.get("/me/playlists?limit=5").await }
+    })
+    .await;
+    for answer in &answers {
+        answer.expect_ok(200);
+        assert_eq!(answer.body, answers[0].body);
+    }
+    let counters = client.counters().await.unwrap();
+    assert_eq!(
+        counters.api_calls("GET /v1/me/playlists"),
+        1,
+        "50 identical GETs, one upstream call: {counters:?}"
+    );
+}
+
+async fn stale_answer_served_when_spotify_fails(backend: Backend) {
+    let broker = spawn_broker(backend, spawn_sandbox().await, &[]).await;
+    let (pair, _) = link(&broker, ALICE).await;
+    let skill = Skill::new(&broker, &pair.access_token);
+    let client = &broker.sandbox.client;
+
+    let fresh = skill.get("/me/player").await;
+    fresh.expect_ok(200);
+    // Player state is fresh for one second.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    client.reset_counters().await.unwrap();
+    client
+        .fail_next(3, 503, Some("/v1/me/player"))
+        .await
+        .unwrap();
+
+    let stale = skill.get("/me/player").await;
+    stale.expect_ok(200);
+    assert_eq!(stale.cache(), "stale");
+    assert_eq!(stale.body, fresh.body);
+    let counters = client.counters().await.unwrap();
+    assert_eq!(counters.api_calls("GET /v1/me/player"), 3, "{counters:?}");
+}
+
+async fn deadline_shorter_than_spotify_latency_answers_in_time(backend: Backend) {
+    let broker = spawn_broker(backend, spawn_sandbox().await, &[]).await;
+    let (pair, _) = link(&broker, ALICE).await;
+    let skill = Skill::new(&broker, &pair.access_token);
+    let client = &broker.sandbox.client;
+
+    let fresh = skill.get("/me/player").await;
+    fresh.expect_ok(200);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    client.set_latency(1000).await.unwrap();
+
+    // A cached (now stale) answer: served stale within the budget.
+    let start = Instant::now();
+    let stale = skill.get_within("/me/player", 200).await;
+    let took = start.elapsed();
+    stale.expect_ok(200);
+    assert_eq!(stale.cache(), "stale");
+    assert_eq!(stale.body, fresh.body);
+    assert!(took < Duration::from_millis(600), "took {took:?}");
+
+    // Nothing cached: `upstream_unavailable`, in time.
+    let start = Instant::now();
+    skill
+        .get_within("/me/player/devices", 200)
+        .await
+        .expect_error(503, "upstream_unavailable");
+    let took = start.elapsed();
+    assert!(took < Duration::from_millis(600), "took {took:?}");
+
+    // A player command too.
+    let start = Instant::now();
+    let answer = skill
+        .call(
+            Method::PUT,
+            "/v1/spotify/me/player/pause",
+            &[("x-request-deadline-ms", "200")],
+            None,
+        )
+        .await;
+    let took = start.elapsed();
+    answer.expect_error(503, "upstream_unavailable");
+    assert!(took < Duration::from_millis(600), "took {took:?}");
+}

@@ -1,0 +1,445 @@
+//! Helpers for the proxy tests: the skill's side of `/v1/spotify/*` (both credentials, every answer kept for
+//! leak checks), raw HTTP requests for path tricks no URL library lets through, and more broker replicas on
+//! the database of a harness broker.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use broker::config::Settings;
+use broker::domain::LinkId;
+use broker::startup::{Application, Migrations};
+use e2e::{ALEXA_CLIENT_ID, ALEXA_REDIRECT_URI, TestBroker, TokenPair};
+use reqwest::Method;
+use reqwest::header::HeaderMap;
+use secrecy::ExposeSecret;
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// One broker answer, read whole.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: String,
+    pub elapsed: Duration,
+    /// `METHOD path`, for assertion messages.
+    pub what: String,
+}
+
+impl Answer {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|err| {
+            panic!("{}: answer is not json ({err}): {}", self.what, self.body)
+        })
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// `X-Broker-Cache`.
+    pub fn cache(&self) -> &str {
+        self.header("x-broker-cache").unwrap_or("<none>")
+    }
+
+    /// Panics unless the answer is `status` with a body.
+    pub fn expect_ok(&self, status: u16) -> &Self {
+        assert_eq!(
+            self.status, status,
+            "{}: expected {status}, got {}: {}",
+            self.what, self.status, self.body
+        );
+        self
+    }
+
+    /// Checks DESIGN.md's normalized error body exactly and returns `retry_after_s`.
+    pub fn expect_error(&self, status: u16, code: &str) -> Option<u64> {
+        assert_eq!(
+            (self.status, self.error_code().as_str()),
+            (status, code),
+            "{}: expected {status} {code}, got {}: {}",
+            self.what,
+            self.status,
+            self.body
+        );
+        let body = self.json();
+        let object = body.as_object().expect("error body is an object");
+        assert_eq!(
+            object.len(),
+            1,
+            "{}: only `error` at the top: {body}",
+            self.what
+        );
+        let error = body["error"].as_object().expect("`error` is an object");
+        let mut keys: Vec<&str> = error.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            ["code", "message", "retry_after_s"],
+            "{}: {body}",
+            self.what
+        );
+        assert!(error["message"].is_string(), "{}: {body}", self.what);
+        assert!(
+            error["retry_after_s"].is_null() || error["retry_after_s"].is_u64(),
+            "{}: {body}",
+            self.what
+        );
+        let content_type = self.header("content-type").unwrap_or_default();
+        assert!(
+            content_type.starts_with("application/json"),
+            "{}: content-type {content_type}",
+            self.what
+        );
+        error["retry_after_s"].as_u64()
+    }
+
+    /// The normalized error code, or `<none>` when the body is not an error body.
+    pub fn error_code(&self) -> String {
+        serde_json::from_str::<Value>(&self.body)
+            .ok()
+            .and_then(|v| v["error"]["code"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| "<none>".to_owned())
+    }
+
+    /// Everything a client can see: status line, headers and body.
+    pub fn transcript(&self) -> String {
+        let mut text = format!("{} -> {}\n", self.what, self.status);
+        for (name, value) in &self.headers {
+            text.push_str(&format!(
+                "{name}: {}\n",
+                String::from_utf8_lossy(value.as_bytes())
+            ));
+        }
+        text.push_str(&self.body);
+        text
+    }
+}
+
+/// The skill's side of the internal API: one broker (or replica), one user's linked token.
+#[derive(Debug, Clone)]
+pub struct Skill {
+    pub base_url: String,
+    pub http: reqwest::Client,
+    pub service_token: String,
+    pub bearer: String,
+    seen: Arc<Mutex<Vec<String>>>,
+}
+
+impl Skill {
+    /// Calls `broker` with its service token and `bearer` as the linked token.
+    pub fn new(broker: &TestBroker, bearer: &str) -> Self {
+        Self::at(&broker.base_url, broker, bearer)
+    }
+
+    /// Like [`Skill::new`], against another replica at `base_url` with the same credentials.
+    pub fn at(base_url: &str, broker: &TestBroker, bearer: &str) -> Self {
+        Self {
+            base_url: base_url.to_owned(),
+            http: broker.http.clone(),
+            service_token: broker.service_token.clone(),
+            bearer: bearer.to_owned(),
+            seen: Arc::default(),
+        }
+    }
+
+    /// The same skill against another replica; answers are kept in the same transcript.
+    pub fn on(&self, base_url: &str) -> Self {
+        Self {
+            base_url: base_url.to_owned(),
+            ..self.clone()
+        }
+    }
+
+    /// A request on any broker path, both credentials set unless `headers` overrides them
+    /// (a header with an empty value is left out).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> Answer {
+        let mut all: Vec<(&str, String)> = vec![
+            ("authorization", format!("Bearer {}", self.bearer)),
+            ("x-service-token", self.service_token.clone()),
+        ];
+        for (name, value) in headers {
+            all.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+            all.push((*name, (*value).to_owned()));
+        }
+        let mut request = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.base_url));
+        for (name, value) in all.iter().filter(|(_, v)| !v.is_empty()) {
+            request = request.header(*name, value);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let start = Instant::now();
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|err| panic!("{method} {path}: {err}"));
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response.text().await.unwrap_or_default();
+        let answer = Answer {
+            status,
+            headers,
+            body,
+            elapsed: start.elapsed(),
+            what: format!("{method} {path}"),
+        };
+        self.remember(answer.transcript());
+        answer
+    }
+
+    /// `/v1/spotify{path}` with both credentials.
+    pub async fn spotify(&self, method: Method, path: &str) -> Answer {
+        self.call(method, &format!("/v1/spotify{path}"), &[], None)
+            .await
+    }
+
+    pub async fn get(&self, path: &str) -> Answer {
+        self.spotify(Method::GET, path).await
+    }
+
+    /// A GET with `X-Request-Deadline-Ms`.
+    pub async fn get_within(&self, path: &str, deadline_ms: u64) -> Answer {
+        let ms = deadline_ms.to_string();
+        self.call(
+            Method::GET,
+            &format!("/v1/spotify{path}"),
+            &[("x-request-deadline-ms", ms.as_str())],
+            None,
+        )
+        .await
+    }
+
+    pub async fn put(&self, path: &str) -> Answer {
+        self.spotify(Method::PUT, path).await
+    }
+
+    pub async fn post(&self, path: &str) -> Answer {
+        self.spotify(Method::POST, path).await
+    }
+
+    /// Keeps a text a client saw, for the leak check.
+    pub fn remember(&self, text: String) {
+        self.seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(text);
+    }
+
+    /// Everything this skill (and its clones) saw.
+    pub fn transcripts(&self) -> Vec<String> {
+        self.seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// An admin API call with `token` as the admin bearer.
+pub async fn admin(broker: &TestBroker, method: Method, path: &str, token: &str) -> Answer {
+    let start = Instant::now();
+    let response = broker
+        .http
+        .request(method.clone(), broker.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap_or_else(|err| panic!("{method} {path}: {err}"));
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response.text().await.unwrap_or_default();
+    Answer {
+        status,
+        headers,
+        body,
+        elapsed: start.elapsed(),
+        what: format!("{method} {path}"),
+    }
+}
+
+/// Links `user` on `broker` and returns Alexa's tokens and the link id.
+pub async fn link(broker: &TestBroker, user: &str) -> (TokenPair, LinkId) {
+    let pair = broker.link_user(user).await;
+    let link_id = broker.link_id_of(user).await;
+    (pair, link_id)
+}
+
+/// The Spotify access and refresh tokens the store holds for a link, opened.
+pub async fn spotify_tokens(broker: &TestBroker, link_id: &LinkId) -> (String, String) {
+    let link = broker
+        .store
+        .link(link_id)
+        .await
+        .expect("reading the link")
+        .expect("the link exists");
+    let tokens = link.tokens.expect("the link holds tokens");
+    (
+        tokens.access_token.expose_secret().to_owned(),
+        tokens.refresh_token.expose_secret().to_owned(),
+    )
+}
+
+/// `grant_type=refresh_token` straight at the sandbox (as the broker's Spotify app): status and body.
+pub async fn refresh_at_sandbox(broker: &TestBroker, refresh_token: &str) -> (u16, Value) {
+    let response = broker
+        .http
+        .post(broker.sandbox.url("/api/token"))
+        .basic_auth(
+            &broker.sandbox.client_id,
+            Some(&broker.sandbox.client_secret),
+        )
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ])
+        .send()
+        .await
+        .expect("POST sandbox /api/token");
+    let status = response.status().as_u16();
+    let body = response.json().await.unwrap_or(Value::Null);
+    (status, body)
+}
+
+/// Sends one HTTP/1.1 request with the target exactly as given (no normalizing, no re-encoding) and
+/// returns the status and the body.
+pub async fn raw_request(
+    port: u16,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String) {
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connecting to the broker");
+    let mut request = format!("{method} {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("Content-Length: 0\r\nConnection: close\r\n\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .expect("writing the request");
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut raw))
+        .await
+        .expect("the broker answers within 10 s")
+        .expect("reading the answer");
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{method} {target}: no status line in {text:?}"));
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    (status, body)
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if size == 0 || rest.len() < size {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        body = rest[size..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// Another broker process on `primary`'s database, sandbox and credentials (same key ring, service and
+/// admin tokens), with its own memory: a second replica, or the broker after a restart.
+#[derive(Debug)]
+pub struct Replica {
+    pub base_url: String,
+    pub port: u16,
+}
+
+/// Starts a replica of `primary` on a free port; `overrides` are dotted configuration keys.
+pub async fn spawn_replica(primary: &TestBroker, overrides: &[(&str, &str)]) -> Replica {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    let base_url = format!("http://127.0.0.1:{port}");
+    let sandbox = &primary.sandbox;
+    let mut values: Vec<(String, String)> = [
+        ("server.bind", format!("127.0.0.1:{port}")),
+        ("server.public_url", base_url.clone()),
+        ("database.url", primary.db_url.clone()),
+        ("database.max_connections", "4".to_owned()),
+        ("spotify.client_id", sandbox.client_id.clone()),
+        ("spotify.client_secret", sandbox.client_secret.clone()),
+        ("spotify.accounts_url", sandbox.base_url.clone()),
+        ("spotify.api_url", sandbox.base_url.clone()),
+        ("alexa.client_id", ALEXA_CLIENT_ID.to_owned()),
+        ("alexa.client_secret", primary.alexa_client_secret.clone()),
+        ("alexa.redirect_uris", ALEXA_REDIRECT_URI.to_owned()),
+        ("crypto.keys.k1", primary.crypto_key.clone()),
+        ("crypto.active_key_id", "k1".to_owned()),
+        ("auth.service_tokens", primary.service_token.clone()),
+        ("auth.admin_tokens", primary.admin_token.clone()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    values.extend(
+        overrides
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    let env: HashMap<String, String> = values
+        .into_iter()
+        .map(|(k, v)| {
+            (
+                format!("BROKER__{}", k.replace('.', "__").to_uppercase()),
+                v,
+            )
+        })
+        .collect();
+    let settings = Settings::load_with_env(
+        None,
+        config::Environment::with_prefix("BROKER").source(Some(env)),
+    )
+    .expect("replica settings");
+    let app = Application::build(settings, Migrations::Skip)
+        .await
+        .expect("building a replica");
+    assert_eq!(app.port(), port);
+    tokio::spawn(app.run_until_stopped());
+    Replica { base_url, port }
+}
+
+/// Runs `count` calls at once (`make(i)` builds call `i`) and returns the answers in order.
+pub async fn concurrently<F, Fut>(count: usize, make: F) -> Vec<Answer>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = Answer> + Send + 'static,
+{
+    let handles: Vec<_> = (0..count).map(|i| tokio::spawn(make(i))).collect();
+    let mut answers = Vec::with_capacity(count);
+    for handle in handles {
+        answers.push(handle.await.expect("a concurrent call panicked"));
+    }
+    answers
+}

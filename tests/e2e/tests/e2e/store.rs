@@ -1,0 +1,781 @@
+//! The store test suite: the `broker::store::Store` API exercised directly, the same on both backends.
+
+use broker::crypto::generate_key;
+use broker::domain::{
+    AuthorizationCode, BrokerAccessToken, BrokerRefreshToken, ClientId, CodeVerifier, LinkId,
+    OAuthState, RedirectUri, SpotifyUserId, TokenHash, UnixTime,
+};
+use broker::store::{
+    CodeRedemption, IssuedTokens, LinkStatus, NewAuthorizationCode, NewLink, PendingAuthorization,
+    RefreshedTokens, SpotifyTokens, Store,
+};
+use e2e::{ALEXA_REDIRECT_URI, Backend, TestDatabase, open_store, test_key_ring};
+use secrecy::{ExposeSecret, SecretString};
+
+struct Fixture {
+    db: TestDatabase,
+    store: Store,
+}
+
+async fn fixture(backend: Backend) -> Fixture {
+    let db = TestDatabase::create(backend).await;
+    let key = generate_key();
+    let store = open_store(&db.url, test_key_ring(&[("k1", key.expose_secret())], "k1"));
+    store.migrate().await.unwrap();
+    // Migrating twice is a no-op.
+    store.migrate().await.unwrap();
+    Fixture { db, store }
+}
+
+fn new_link(user: &str, access: &str, refresh: &str, now: UnixTime) -> NewLink {
+    NewLink {
+        spotify_user_id: SpotifyUserId::parse(user).unwrap(),
+        display_name: Some(format!("{user} display")),
+        scopes: "user-read-private".to_owned(),
+        tokens: SpotifyTokens {
+            access_token: SecretString::from(access.to_owned()),
+            access_expires_at: now.plus_secs(3600),
+            refresh_token: SecretString::from(refresh.to_owned()),
+        },
+    }
+}
+
+fn code_for(link_id: LinkId, expires_at: UnixTime) -> (AuthorizationCode, NewAuthorizationCode) {
+    let code = AuthorizationCode::generate();
+    let record = NewAuthorizationCode {
+        code_hash: code.hash(),
+        link_id,
+        client_id: ClientId::parse("alexa-skill").unwrap(),
+        redirect_uri: RedirectUri::parse(ALEXA_REDIRECT_URI).unwrap(),
+        code_challenge: Some(CodeVerifier::generate().challenge()),
+        expires_at,
+    };
+    (code, record)
+}
+
+/// A fresh access/refresh pair for a grant, with its plaintexts.
+fn pair(link_id: LinkId, grant_id: &str, now: UnixTime) -> (IssuedTokens, String, String) {
+    let access = BrokerAccessToken::generate();
+    let refresh = BrokerRefreshToken::generate();
+    (
+        IssuedTokens {
+            link_id,
+            grant_id: grant_id.to_owned(),
+            access_hash: access.hash(),
+            access_expires_at: now.plus_secs(3600),
+            refresh_hash: refresh.hash(),
+        },
+        access.expose().to_owned(),
+        refresh.expose().to_owned(),
+    )
+}
+
+async fn upsert_creates_then_relink_replaces_tokens_and_keeps_the_id(backend: Backend) {
+    let Fixture { store, db: _db } = fixture(backend).await;
+    let now = UnixTime::now();
+    let id = store
+        .upsert_link(&new_link("u1", "a1", "r1", now), now)
+        .await
+        .unwrap();
+    let first = store.link(&id).await.unwrap().unwrap();
+    assert_eq!(first.summary.status, LinkStatus::Active);
+    assert_eq!(first.summary.spotify_user_id.as_str(), "u1");
+    assert_eq!(
+        first.tokens.as_ref().unwrap().refresh_token.expose_secret(),
+        "r1"
+    );
+
+    let later = now.plus_secs(10);
+    let again = store
+        .upsert_link(&new_link("u1", "a2", "r2", later), later)
+        .await
+        .unwrap();
+    assert_eq!(again, id);
+    let second = store.link(&id).await.unwrap().unwrap();
+    let tokens = second.tokens.unwrap();
+    assert_eq!(tokens.access_token.expose_secret(), "a2");
+    assert_eq!(tokens.refresh_token.expose_secret(), "r2");
+    assert!(second.token_version > first.token_version);
+    assert_eq!(second.summary.authorized_at, later);
+
+    let other = store
+        .upsert_link(&new_link("u2", "b1", "s1", now), now)
+        .await
+        .unwrap();
+    assert_ne!(other, id);
+    let all = store.list_links(None, 10).await.unwrap();
+    assert_eq!(all.len(), 2);
+    // Paging: one at a time, in id order.
+    let page1 = store.list_links(None, 1).await.unwrap();
+    let page2 = store.list_links(Some(&page1[0].link_id), 1).await.unwrap();
+    assert_eq!(page2.len(), 1);
+    assert_ne!(page1[0].link_id, page2[0].link_id);
+    assert!(
+        store
+            .list_links(Some(&page2[0].link_id), 1)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .link_summary(&id)
+            .await
+            .unwrap()
+            .unwrap()
+            .display_name
+            .as_deref(),
+        Some("u1 display")
+    );
+    assert!(store.link(&LinkId::generate()).await.unwrap().is_none());
+    assert!(
+        store
+            .link_summary(&LinkId::generate())
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn relink_after_relink_required_makes_the_link_active(backend: Backend) {
+    let Fixture { store, db: _db } = fixture(backend).await;
+    let now = UnixTime::now();
+    let id = store
+        .upsert_link(&new_link("u1", "a1", "r1", now), now)
+        .await
+        .unwrap();
+    let version = store.link(&id).await.unwrap().unwrap().token_version;
+    let lease = store
+        .try_acquire_refresh_lease(&id, "replica-a", version, 15, now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(store.mark_relink_required(&lease, now).await.unwrap());
+    let marked = store.link(&id).await.unwrap().unwrap();
+    assert_eq!(marked.summary.status, LinkStatus::RelinkRequired);
+    assert!(
+        marked.tokens.is_some(),
+        "relink_required keeps the row and its tokens"
+    );
+
+    store
+        .upsert_link(&new_link("u1", "a2", "r2", now), now)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.link(&id).await.unwrap().unwrap().summary.status,
+        LinkStatus::Active
+    );
+}
+
+async fn refresh_lease_is_exclusive_and_guards_writes(backend: Backend) {
+    let Fixture { store, db: _db } = fixture(backend).await;
+    let now = UnixTime::now();
+    let id = store
+        .upsert_link(&new_link("u1", "a1", "r1", now), now)
+        .await
+        .unwrap();
+    let version = store.link(&id).await.unwrap().unwrap().token_version;
+    let lease = store
+        .try_acquire_refresh_lease(&id, "a", version, 15, now)
+        .await
+        .unwrap()
+        .expect("first lease");
+    assert!(
+        store
+            .try_acquire_refresh_lease(&id, "b", version, 15, now)
+            .await
+            .unwrap()
+            .is_none(),
+        "a live lease is exclusive"
+    );
+    let refreshed = RefreshedTokens {
+        access_token: SecretString::from("a2".to_owned()),
+        access_expires_at: now.plus_secs(3600),
+        refresh_token: None,
+    };
+    assert!(
+        store
+            .store_refreshed_tokens(&lease, &refreshed, now)
+            .await
+            .unwrap()
+    );
+    let link = store.link(&id).await.unwrap().unwrap();
+    let tokens = link.tokens.unwrap();
+    assert_eq!(tokens.access_token.expose_secret(), "a2");
+    assert_eq!(
+        tokens.refresh_token.expose_secret(),
+        "r1",
+        "no rotation keeps the old one"
+    );
+    assert_eq!(link.token_version, version + 1);
+    // The same lease cannot write twice (the version moved on).
+    assert!(
+        !store
+            .store_refreshed_tokens(&lease, &refreshed, now)
+            .await
+            .unwrap()
+    );
+    // An expired lease can be taken over.
+    let stale = store
+        .try_acquire_refresh_lease(&id, "c", version + 1, 1, now)
+        .await
+        .unwrap()
+        .unwrap();
+    let takeover = store
+        .try_acquire_refresh_lease(&id, "d", version + 1, 15, now.plus_secs(5))
+        .await
+        .unwrap()
+        .expect("an expired lease is free");
+    let rotated = RefreshedTokens {
+        access_token: SecretString::from("a3".to_owned()),
+        access_expires_at: now.plus_secs(3600),
+        refresh_token: Some(SecretString::from("r3".to_owned())),
+    };
+    assert!(
+        !store
+            .store_refreshed_tokens(&stale, &rotated, now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .store_refreshed_tokens(&takeover, &rotated, now)
+            .await
+            .unwrap()
+    );
+    let tokens = store.link(&id).await.unwrap().unwrap().tokens.unwrap();
+    assert_eq!(tokens.refresh_token.expose_secret(), "r3");
+    // Releasing a lease frees it without writing.
+    let version = store.link(&id).await.unwrap().unwrap().token_version;
+    let lease = store
+        .try_acquire_refresh_lease(&id, "e", version, 15, now)
+        .await
+        .unwrap()
+        .unwrap();
+    store.release_refresh_lease(&lease).await.unwrap();
+    assert!(
+        store
+            .try_acquire_refresh_lease(&id, "f", version, 15, now)
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+async fn pending_authorization_is_taken_once_and_expires(backend: Backend) {
+    let Fixture { store, db: _db } = fixture(backend).await;
+    let now = UnixTime::now();
+    let pending = |state: &OAuthState, expires_at: UnixTime| PendingAuthorization {
+        state_hash: state.hash(),
+        client_id: ClientId::parse("alexa-skill").unwrap(),
+        redirect_uri: RedirectUri::parse(ALEXA_REDIRECT_URI).unwrap(),
+        alexa_state: "alexa's state".to_owned(),
+        scope: Some("playback".to_owned()),
+        code_challenge: Some(CodeVerifier::generate().challenge()),
+        spotify_code_verifier: CodeVerifier::generate(),
+        expires_at,
+    };
+    let live = OAuthState::generate();
+    let original = pending(&live, now.plus_secs(600));
+    store
+        .insert_pending_authorization(&original, now)
+        .await
+        .unwrap();
+    let taken = store
+        .take_pending_authorization(&live.hash(), now)
+        .await
+        .unwrap()
+        .expect("pending authorization");
+    assert_eq!(taken.alexa_state, "alexa's state");
+    assert_eq!(taken.redirect_uri.as_str(), ALEXA_REDIRECT_URI);
+    assert_eq!(taken.code_challenge, original.code_challenge);
+    assert_eq!(
+        taken.spotify_code_verifier.expose(),
+        original.spotify_code_verifier.expose()
+    );
+    assert!(
+        store
+            .take_pending_authorization(&live.hash(), now)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let expired = OAuthState::generate();
+    store
+        .insert_pending_authorization(&pending(&expired, now.plus_secs(5)), now)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .take_pending_authorization(&expired.hash(), now.plus_secs(5))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn codes_are_single_use_and_replay_revokes_the_grant(backend: Backend) {
+    let Fixture { store, db: _db } = fixture(backend).await;
+    let now = UnixTime::now();
+    let id = store
+        .upsert_link(&new_link("u1", "a1", "r1", now), now)
+        .await
+        .unwrap();
+    let (code, record) = code_for(id, now.plus_secs(300));
+    store.insert_authorization_code(&record, now).await.unwrap();
+
+    let CodeRedemption::Redeemed(redeemed) = store
+        .redeem_authorization_code(&code.hash(), now)
+        .await
+        .unwrap()
+    else {
+        panic!("first use redeems");
+    };
+    assert_eq!(redeemed.link_id, id);
+    assert_eq!(redeemed.client_id, "alexa-skill");
+    assert_eq!(redeemed.redirect_uri, ALEXA_REDIRECT_URI);
+    assert_eq!(
+        redeemed.code_challenge.as_deref(),
+        record.code_challenge.as_ref().map(|c| c.as_str())
+    );
+    assert_eq!(redeemed.expires_at, now.plus_secs(300));
+
+    let (issued, access, refresh) = pair(id, &redeemed.grant_id, now);
+    store.issue_tokens(&issued, None, now).await.unwrap();
+    let (rotated, access2, refresh2) = pair(id, &redeemed.grant_id, now);
+    store
+        .issue_tokens(
+            &rotated,
+            Some((&TokenHash::of(&refresh), now.plus_secs(100))),
+            now,
+        )
+        .await
+        .unwrap();
+    // Tokens of another grant of the same link are not touched by the replay.
+    let (other, other_access, other_refresh) = pair(id, "another-grant", now);
+    store.issue_tokens(&other, None, now).await.unwrap();
+    assert!(
+        store
+            .find_access_token(&TokenHash::of(&access), now)
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    assert!(matches!(
+        store
+            .redeem_authorization_code(&code.hash(), now)
+            .await
+            .unwrap(),
+        CodeRedemption::Replayed { .. }
+    ));
+    for token in [&access, &access2] {
+        assert!(
+            store
+                .find_access_token(&TokenHash::of(token), now)
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+    for token in [&refresh, &refresh2] {
+        assert!(
+            store
+                .find_refresh_token(&TokenHash::of(token), now)
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+    assert!(
+        store
+            .find_access_token(&TokenHash::of(&other_access), now)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .find_refresh_token(&TokenHash::of(&other_refresh), now)
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    assert!(matches!(
+        store
+            .redeem_authorization_code(&AuthorizationCode::generate().hash(), now)
+            .await
+            .unwrap(),
+        CodeRedemption::Unknown
+    ));
+}
+
+async fn tokens_rotate_with_a_grace_period_and_expire(backend: Backend) {
+    let Fixture { store, db: _db } = fixture(backend).await;
+    let now = UnixTime::now();
+    let id = store
+        .upsert_link(&new_link("u1", "a1", "r1", now), now)
+        .await
+        .unwrap();
+    let (first, access1, refresh1) = pair(id, "g", now);
+    store.issue_tokens(&first, None, now).await.unwrap();
+    let record = store
+        .find_refresh_token(&TokenHash::of(&refresh1), now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.link_id, id);
+    assert_eq!(record.grant_id, "g");
+    assert_eq!(
+        record.expires_at, None,
+        "a current refresh token does not expire"
+    );
+    assert_eq!(
+        store
+            .find_access_token(&TokenHash::of(&access1), now)
+            .await
+            .unwrap(),
+        Some((id, now.plus_secs(3600)))
+    );
+    // Access tokens expire.
+    assert!(
+        store
+            .find_access_token(&TokenHash::of(&access1), now.plus_secs(3600))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Refresh tokens are not access tokens, and the other way round.
+    assert!(
+        store
+            .find_access_token(&TokenHash::of(&refresh1), now)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .find_refresh_token(&TokenHash::of(&access1), now)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let (second, _, refresh2) = pair(id, "g", now);
+    let grace_until = now.plus_secs(10);
+    store
+        .issue_tokens(&second, Some((&TokenHash::of(&refresh1), grace_until)), now)
+        .await
+        .unwrap();
+    let old = store
+        .find_refresh_token(&TokenHash::of(&refresh1), now.plus_secs(9))
+        .await
+        .unwrap()
+        .expect("the previous refresh token lives through its grace period");
+    assert_eq!(old.expires_at, Some(grace_until));
+    assert!(
+        store
+            .find_refresh_token(&TokenHash::of(&refresh1), grace_until)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .find_refresh_token(&TokenHash::of(&refresh2), now.plus_secs(86_400))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // Rotating the same old token again never extends its grace.
+    let (third, _, _) = pair(id, "g", now);
+    store
+        .issue_tokens(
+            &third,
+            Some((&TokenHash::of(&refresh1), now.plus_secs(1000))),
+            now,
+        )
+        .await
+        .unwrap();
+    assert!(
+        store
+            .find_refresh_token(&TokenHash::of(&refresh1), grace_until)
+            .await
+            .unwrap()
+            .is_none(),
+        "a second rotation extended the grace of an old refresh token"
+    );
+
+    // RFC 7009: revoking a refresh token revokes its grant.
+    assert_eq!(
+        store
+            .revoke_token(&TokenHash::of(&refresh2), now)
+            .await
+            .unwrap(),
+        Some(id)
+    );
+    assert!(
+        store
+            .find_refresh_token(&TokenHash::of(&refresh2), now)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .find_access_token(&TokenHash::of(&access1), now)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        store
+            .revoke_token(&TokenHash::of("unknown"), now)
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+async fn revoke_link_shreds_tokens_and_records_an_audit_event(backend: Backend) {
+    let Fixture { store, db } = fixture(backend).await;
+    let now = UnixTime::now();
+    let id = store
+        .upsert_link(&new_link("u1", "a1", "r1", now), now)
+        .await
+        .unwrap();
+    let (issued, access, refresh) = pair(id, "g", now);
+    store.issue_tokens(&issued, None, now).await.unwrap();
+    let (code, record) = code_for(id, now.plus_secs(300));
+    store.insert_authorization_code(&record, now).await.unwrap();
+
+    assert!(store.revoke_link(&id, "operator", now).await.unwrap());
+    let link = store.link(&id).await.unwrap().unwrap();
+    assert_eq!(link.summary.status, LinkStatus::Revoked);
+    assert!(link.tokens.is_none(), "the spotify tokens are destroyed");
+    assert!(
+        store
+            .find_access_token(&TokenHash::of(&access), now)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .find_refresh_token(&TokenHash::of(&refresh), now)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(matches!(
+        store
+            .redeem_authorization_code(&code.hash(), now)
+            .await
+            .unwrap(),
+        CodeRedemption::Unknown
+    ));
+
+    let pool = db.raw_pool().await;
+    let (sealed_refresh, sealed_access): (Option<Vec<u8>>, Option<Vec<u8>>) = sqlx::query_as(
+        "select spotify_refresh_token, spotify_access_token from link where link_id = $1",
+    )
+    .bind(id.to_string())
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(sealed_refresh.is_none() && sealed_access.is_none());
+    let events: Vec<(String, String)> =
+        sqlx::query_as("select action, actor from audit_event where link_id = $1")
+            .bind(id.to_string())
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(events, vec![("revoke".to_owned(), "operator".to_owned())]);
+
+    assert!(
+        !store
+            .revoke_link(&LinkId::generate(), "operator", now)
+            .await
+            .unwrap()
+    );
+    // Re-sealing skips shredded rows.
+    assert_eq!(store.rewrap_tokens().await.unwrap(), 0);
+    // A relink of the same account brings the link back with new tokens.
+    let again = store
+        .upsert_link(&new_link("u1", "a9", "r9", now), now)
+        .await
+        .unwrap();
+    assert_eq!(again, id);
+    let link = store.link(&id).await.unwrap().unwrap();
+    assert_eq!(link.summary.status, LinkStatus::Active);
+    assert_eq!(link.tokens.unwrap().refresh_token.expose_secret(), "r9");
+}
+
+async fn purge_removes_only_what_expired(backend: Backend) {
+    let Fixture { store, db: _db } = fixture(backend).await;
+    let now = UnixTime::now();
+    let id = store
+        .upsert_link(&new_link("u1", "a1", "r1", now), now)
+        .await
+        .unwrap();
+    let pending = |expires_at: UnixTime| {
+        let state = OAuthState::generate();
+        (
+            state.hash(),
+            PendingAuthorization {
+                state_hash: state.hash(),
+                client_id: ClientId::parse("alexa-skill").unwrap(),
+                redirect_uri: RedirectUri::parse(ALEXA_REDIRECT_URI).unwrap(),
+                alexa_state: String::new(),
+                scope: None,
+                code_challenge: None,
+                spotify_code_verifier: CodeVerifier::generate(),
+                expires_at,
+            },
+        )
+    };
+    let (old_pending, p1) = pending(now.plus_secs(-1));
+    let (live_pending, p2) = pending(now.plus_secs(600));
+    store.insert_pending_authorization(&p1, now).await.unwrap();
+    store.insert_pending_authorization(&p2, now).await.unwrap();
+    let (old_code, c1) = code_for(id, now.plus_secs(-90_000));
+    let (recent_code, c2) = code_for(id, now.plus_secs(-10));
+    store.insert_authorization_code(&c1, now).await.unwrap();
+    store.insert_authorization_code(&c2, now).await.unwrap();
+    // A refresh token whose grace ended more than a day ago, and a current pair.
+    let (old, _, old_refresh) = pair(id, "g", now);
+    store.issue_tokens(&old, None, now).await.unwrap();
+    let (current, current_access, current_refresh) = pair(id, "g", now);
+    store
+        .issue_tokens(
+            &current,
+            Some((&TokenHash::of(&old_refresh), now.plus_secs(-90_000))),
+            now,
+        )
+        .await
+        .unwrap();
+
+    let removed = store.purge_expired(now).await.unwrap();
+    assert_eq!(
+        removed, 3,
+        "the expired pending authorization, old code and old refresh token"
+    );
+    assert!(
+        store
+            .take_pending_authorization(&old_pending, now)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .take_pending_authorization(&live_pending, now)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(matches!(
+        store
+            .redeem_authorization_code(&old_code.hash(), now)
+            .await
+            .unwrap(),
+        CodeRedemption::Unknown
+    ));
+    // A code expired less than a day ago is kept, so a replay is still recognised.
+    assert!(matches!(
+        store
+            .redeem_authorization_code(&recent_code.hash(), now)
+            .await
+            .unwrap(),
+        CodeRedemption::Redeemed(_)
+    ));
+    assert!(
+        store
+            .find_access_token(&TokenHash::of(&current_access), now)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .find_refresh_token(&TokenHash::of(&current_refresh), now)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(store.purge_expired(now).await.unwrap(), 0);
+}
+
+async fn change_feed_lists_changed_links(backend: Backend) {
+    let Fixture { store, db: _db } = fixture(backend).await;
+    let now = UnixTime::now();
+    let a = store
+        .upsert_link(&new_link("u1", "a1", "r1", now), now)
+        .await
+        .unwrap();
+    let later = now.plus_secs(100);
+    let b = store
+        .upsert_link(&new_link("u2", "a2", "r2", later), later)
+        .await
+        .unwrap();
+    let changed = store.links_changed_since(now.plus_secs(50)).await.unwrap();
+    assert_eq!(
+        changed.iter().map(|c| c.link_id).collect::<Vec<_>>(),
+        vec![b]
+    );
+    store
+        .revoke_link(&a, "user", later.plus_secs(1))
+        .await
+        .unwrap();
+    let changed = store.links_changed_since(later.plus_secs(1)).await.unwrap();
+    assert_eq!(changed.len(), 1);
+    assert_eq!(changed[0].link_id, a);
+    assert!(changed[0].token_version > 0);
+}
+
+async fn unreadable_rows_are_errors_not_panics(backend: Backend) {
+    let Fixture { store, db } = fixture(backend).await;
+    let now = UnixTime::now();
+    let id = store
+        .upsert_link(&new_link("u1", "a1", "r1", now), now)
+        .await
+        .unwrap();
+    let pool = db.raw_pool().await;
+    for garbage in [
+        Vec::new(),
+        vec![1u8],
+        vec![9u8; 80],
+        vec![1, 2, b'k', b'9', 0, 0],
+    ] {
+        sqlx::query("update link set spotify_refresh_token = $1 where link_id = $2")
+            .bind(garbage)
+            .bind(id.to_string())
+            .execute(&pool)
+            .await
+            .unwrap();
+        assert!(store.link(&id).await.is_err());
+        assert!(store.rewrap_tokens().await.is_err());
+    }
+    sqlx::query("update link set status = 'weird' where link_id = $1")
+        .bind(id.to_string())
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert!(store.link_summary(&id).await.is_err());
+}
+
+both_backends!(
+    upsert_creates_then_relink_replaces_tokens_and_keeps_the_id,
+    relink_after_relink_required_makes_the_link_active,
+    refresh_lease_is_exclusive_and_guards_writes,
+    pending_authorization_is_taken_once_and_expires,
+    codes_are_single_use_and_replay_revokes_the_grant,
+    tokens_rotate_with_a_grace_period_and_expire,
+    revoke_link_shreds_tokens_and_records_an_audit_event,
+    purge_removes_only_what_expired,
+    change_feed_lists_changed_links,
+    unreadable_rows_are_errors_not_panics,
+);
