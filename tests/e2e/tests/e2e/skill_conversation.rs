@@ -8,7 +8,7 @@ use e2e::{ALICE, Backend, TestBroker, spawn_broker, spawn_sandbox};
 use reqwest::Method;
 use serde_json::Value;
 use skill::test_support::{AlexaRequest, TestSkill, TestSkillOptions};
-use spotify_sandbox::demo::{JAZZ_PLAYLIST, KITCHEN_DEVICE, ROAD_TRIP_PLAYLIST};
+use spotify_sandbox::demo::{JAZZ_PLAYLIST, ROAD_TRIP_PLAYLIST};
 use spotify_sandbox::{
     DeviceSeed, PlayerSeed, PlaylistSeed, Product, SandboxClient, TrackSeed, UserSeed, demo,
 };
@@ -700,4 +700,43 @@ async fn relink_reminder_within_two_weeks_of_the_deadline_once_a_day() {
     again.ok();
     assert!(!again.speech().contains(reminder), "{}", again.body);
     assert_eq!(again.card_type(), Some("Simple"));
+}
+
+#[tokio::test]
+async fn session_end_stop_and_account_linked_are_answered_without_spotify() {
+    let rig = Rig::start(Backend::Sqlite).await;
+    let token = rig.link(ALICE).await;
+    let before = rig.sandbox().counters().await.unwrap().api_total;
+
+    let linked = rig
+        .send(
+            &rig.from(Some(&token))
+                .event("AlexaSkillEvent.SkillAccountLinked"),
+        )
+        .await;
+    linked.ok();
+    assert!(
+        linked.body["response"]["outputSpeech"].is_null(),
+        "{}",
+        linked.body
+    );
+
+    let ended = rig
+        .send(&rig.from(Some(&token)).session_ended("USER_INITIATED"))
+        .await;
+    ended.ok();
+    assert!(
+        ended.body["response"]["outputSpeech"].is_null(),
+        "{}",
+        ended.body
+    );
+
+    let stop = rig.ask(&token, "AMAZON.StopIntent", &[]).await;
+    stop.ok();
+    assert_eq!(stop.speech(), "Goodbye.");
+    assert_eq!(stop.ends_session(), Some(true));
+
+    assert_eq!(rig.sandbox().counters().await.unwrap().api_total, before);
+    // The link is untouched by all of this.
+    assert_eq!(rig.broker.link_status(&token).await.status(), 200);
 }
