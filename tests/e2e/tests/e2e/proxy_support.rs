@@ -144,14 +144,6 @@ impl Skill {
         }
     }
 
-    /// The same skill against another replica; answers are kept in the same transcript.
-    pub fn on(&self, base_url: &str) -> Self {
-        Self {
-            base_url: base_url.to_owned(),
-            ..self.clone()
-        }
-    }
-
     /// A request on any broker path, both credentials set unless `headers` overrides them
     /// (a header with an empty value is left out).
     pub async fn call(
@@ -372,7 +364,6 @@ fn dechunk(mut body: &str) -> String {
 #[derive(Debug)]
 pub struct Replica {
     pub base_url: String,
-    pub port: u16,
 }
 
 /// Starts a replica of `primary` on a free port; `overrides` are dotted configuration keys.
@@ -427,7 +418,7 @@ pub async fn spawn_replica(primary: &TestBroker, overrides: &[(&str, &str)]) -> 
         .expect("building a replica");
     assert_eq!(app.port(), port);
     tokio::spawn(app.run_until_stopped());
-    Replica { base_url, port }
+    Replica { base_url }
 }
 
 /// Runs `count` calls at once (`make(i)` builds call `i`) and returns the answers in order.
