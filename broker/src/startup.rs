@@ -127,6 +127,11 @@ impl Application {
         self.port
     }
 
+    /// A handle that stops the server (gracefully or not) from elsewhere, as SIGTERM does.
+    pub fn server_handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
     /// Serves until SIGTERM/SIGINT, letting in-flight requests finish.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let purge = tokio::spawn(purge_periodically(self.store.clone()));

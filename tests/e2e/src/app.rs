@@ -73,7 +73,15 @@ pub struct TestBroker {
     /// The base64 key `k1`, the broker's only and active key.
     pub crypto_key: String,
     pub spotify_client_secret: String,
+    server: actix_web::dev::ServerHandle,
     database: Option<TestDatabase>,
+}
+
+impl TestBroker {
+    /// Stops the broker's HTTP server, letting in-flight requests finish, as SIGTERM does.
+    pub async fn stop(&self) {
+        self.server.stop(true).await;
+    }
 }
 
 impl std::fmt::Debug for TestBroker {
@@ -170,6 +178,7 @@ pub async fn try_spawn_broker(
     let db_url = secrecy::ExposeSecret::expose_secret(&settings.database_url()).to_owned();
     let app = Application::build(settings, setup.migrations).await?;
     assert_eq!(app.port(), port, "the broker listens where it was told");
+    let server = app.server_handle();
     tokio::spawn(app.run_until_stopped());
     let store = open_store(&db_url, test_key_ring(&[(KEY_ID, &crypto_key)], KEY_ID));
     let http = reqwest::Client::builder()
@@ -190,6 +199,7 @@ pub async fn try_spawn_broker(
         service_token,
         admin_token,
         crypto_key,
+        server,
         database,
     })
 }

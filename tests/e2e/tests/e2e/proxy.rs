@@ -127,8 +127,16 @@ async fn rotated_refresh_token_survives_restart(backend: Backend) {
     let (_, second_refresh) = spotify_tokens(&broker, &link_id).await;
     assert_ne!(first_refresh, second_refresh, "the rotated token is stored");
 
-    // A new broker process on the same database (nothing in memory) refreshes with the stored token.
-    // The first process is left idle: the harness has no way to stop an Application (see report).
+    // Stop the broker; a new one on the same database (nothing in memory) refreshes with the stored token.
+    broker.stop().await;
+    assert!(
+        broker
+            .http
+            .get(format!("{}/healthz", broker.base_url))
+            .send()
+            .await
+            .is_err()
+    );
     let restarted = spawn_replica(&broker, &[]).await;
     broker
         .sandbox
