@@ -65,8 +65,9 @@ pub struct CacheConfig {
 pub struct ServerSettings {
     /// Listen address; port 0 picks a free port.
     pub bind: String,
-    /// External base URL; the Spotify callback is `{public_url}/oauth/spotify/callback`.
-    pub public_url: Url,
+    /// External base URL; the Spotify callback is `{public_url}/oauth/spotify/callback`. Unset means the
+    /// bound address (`http://127.0.0.1:<port>` when bound to all interfaces), for local runs and tests.
+    pub public_url: Option<Url>,
     /// Seconds in-flight requests get to finish after SIGTERM.
     pub shutdown_timeout_s: u64,
     /// Largest accepted request body, in bytes.
@@ -183,7 +184,6 @@ impl Settings {
         }
         let mut builder = config::Config::builder()
             .set_default("server.bind", "127.0.0.1:8080")?
-            .set_default("server.public_url", "http://127.0.0.1:8080")?
             .set_default("server.shutdown_timeout_s", 10)?
             .set_default("server.max_body_bytes", 64 * 1024)?
             .set_default("database.max_connections", 10)?
@@ -309,12 +309,14 @@ impl Settings {
             .unwrap_or_else(|| SecretString::from(DEFAULT_DATABASE_URL.to_owned()))
     }
 
-    /// Where Spotify sends the user back after consent.
-    pub fn spotify_callback_url(&self) -> String {
-        format!(
-            "{}/oauth/spotify/callback",
-            self.server.public_url.as_str().trim_end_matches('/')
-        )
+    /// Where Spotify sends the user back after consent, given the address the server is bound to.
+    pub fn spotify_callback_url(&self, bound: std::net::SocketAddr) -> String {
+        let base = match &self.server.public_url {
+            Some(url) => url.as_str().trim_end_matches('/').to_owned(),
+            None if bound.ip().is_unspecified() => format!("http://127.0.0.1:{}", bound.port()),
+            None => format!("http://{bound}"),
+        };
+        format!("{base}/oauth/spotify/callback")
     }
 }
 

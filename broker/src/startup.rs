@@ -48,15 +48,13 @@ impl Application {
         }
         let listener = TcpListener::bind(&settings.server.bind)
             .with_context(|| format!("server.bind: cannot listen on {}", settings.server.bind))?;
-        let port = listener
-            .local_addr()
-            .context("reading the bound address")?
-            .port();
+        let bound = listener.local_addr().context("reading the bound address")?;
+        let port = bound.port();
         let http = http_client(Duration::from_millis(settings.spotify.timeout_ms))
             .context("building the spotify http client")?;
         let spotify_accounts = SpotifyAccounts::new(
             &settings.spotify,
-            &settings.spotify_callback_url(),
+            &settings.spotify_callback_url(bound),
             http.clone(),
         )
         .context("spotify urls")?;
@@ -114,7 +112,7 @@ impl Application {
         .context("starting the http server")?
         .shutdown_timeout(shutdown_timeout)
         .run();
-        tracing::info!(address = %format!("http://{}:{port}", settings.server.bind.rsplit_once(':').map_or("0.0.0.0", |(host, _)| host)), "broker listening");
+        tracing::info!(address = %format!("http://{bound}"), "broker listening");
         Ok(Self {
             port,
             server,
@@ -135,7 +133,10 @@ impl Application {
     /// Serves until SIGTERM/SIGINT, letting in-flight requests finish.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let purge = tokio::spawn(purge_periodically(self.store.clone()));
-        let feed = tokio::spawn(follow_link_changes(self.store.clone(), self.proxy.clone()));
+        let feed = tokio::spawn(follow_other_replicas(
+            self.store.clone(),
+            self.proxy.clone(),
+        ));
         let result = self.server.await;
         purge.abort();
         feed.abort();
@@ -171,8 +172,8 @@ async fn purge_periodically(store: Store) {
 const CLOCK_SKEW_S: i64 = 5;
 
 /// Drops what this replica holds in memory about links that changed elsewhere (refreshed, relinked,
-/// revoked), within about [`CHANGE_POLL`].
-async fn follow_link_changes(store: Store, proxy: Arc<Proxy>) {
+/// revoked), and adopts a rate-limit pause another replica recorded, within about [`CHANGE_POLL`].
+async fn follow_other_replicas(store: Store, proxy: Arc<Proxy>) {
     let mut since = UnixTime::now().plus_secs(-CLOCK_SKEW_S);
     let mut ticker = tokio::time::interval(CHANGE_POLL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -192,6 +193,13 @@ async fn follow_link_changes(store: Store, proxy: Arc<Proxy>) {
                 }
             }
             Err(err) => tracing::debug!(error = ?err, "reading link changes failed"),
+        }
+        match store.rate_limit_pause_until().await {
+            Ok(Some(until_ms)) => proxy
+                .cooldown()
+                .extend_to(u64::try_from(until_ms).unwrap_or(0)),
+            Ok(None) => {}
+            Err(err) => tracing::debug!(error = ?err, "reading the rate-limit pause failed"),
         }
     }
 }

@@ -22,6 +22,17 @@ impl Cooldown {
         self.until_ms.fetch_max(until, Ordering::Relaxed);
     }
 
+    /// Starts (or extends) the pause to an absolute time, in milliseconds since the epoch (a pause another
+    /// replica recorded).
+    pub fn extend_to(&self, until_ms: u64) {
+        self.until_ms.fetch_max(until_ms, Ordering::Relaxed);
+    }
+
+    /// When the pause ends, in milliseconds since the epoch.
+    pub fn until_ms(&self) -> u64 {
+        self.until_ms.load(Ordering::Relaxed)
+    }
+
     /// Whole seconds left (rounded up), or `None` when Spotify may be called.
     pub fn remaining_s(&self) -> Option<u64> {
         let left = self

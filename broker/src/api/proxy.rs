@@ -104,6 +104,26 @@ impl Proxy {
         &self.settings
     }
 
+    /// The app-wide pause after a Spotify 429.
+    pub fn cooldown(&self) -> &Cooldown {
+        &self.cooldown
+    }
+
+    /// Records this replica's pause in the store for the others (they read it with the change feed);
+    /// in the background, so the caller's answer does not wait on the database.
+    fn share_pause(&self) {
+        let store = self.linked.store().clone();
+        let until_ms = i64::try_from(self.cooldown.until_ms()).unwrap_or(i64::MAX);
+        tokio::spawn(async move {
+            if let Err(err) = store
+                .record_rate_limit_pause(until_ms, crate::domain::UnixTime::now())
+                .await
+            {
+                tracing::warn!(error = ?err, "could not share the rate-limit pause");
+            }
+        });
+    }
+
     /// Drops everything cached for a link, here.
     pub async fn forget_link(&self, link_id: &LinkId) {
         self.linked.forget(link_id).await;
@@ -170,6 +190,7 @@ impl Proxy {
             Failure::RateLimited(seconds) => {
                 let retry_after_s = seconds.clamp(1, self.settings.max_retry_after_s);
                 self.cooldown.trip(Duration::from_secs(retry_after_s));
+                self.share_pause();
                 tracing::warn!(retry_after_s, "spotify rate limited the app; pausing calls");
                 ApiError::RateLimited { retry_after_s }
             }

@@ -5,6 +5,7 @@
 
 mod links;
 mod oauth;
+mod pause;
 mod refresh;
 
 use std::str::FromStr;

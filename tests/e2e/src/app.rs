@@ -108,13 +108,6 @@ pub async fn spawn_broker(
         .unwrap_or_else(|err| panic!("starting the broker: {err:#}"))
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .expect("finding a free port")
-}
-
 /// Starts a broker as `setup` says; the error is `Application::build`'s.
 pub async fn try_spawn_broker(
     setup: BrokerSetup,
@@ -130,54 +123,26 @@ pub async fn try_spawn_broker(
         (None, Some(db)) => db.url.clone(),
         (None, None) => unreachable!("a database url or a fresh database"),
     };
-    let port = free_port();
-    let base_url = format!("http://127.0.0.1:{port}");
     let secret = |prefix: &str| format!("{prefix}-{}", uuid::Uuid::new_v4().simple());
     let alexa_client_secret = secret("alexa-secret");
     let service_token = secret("svc");
     let admin_token = secret("adm");
     let crypto_key = broker::crypto::generate_key();
     let crypto_key = secrecy::ExposeSecret::expose_secret(&crypto_key).to_owned();
-    let mut values: Vec<(String, String)> = [
-        ("server.bind", format!("127.0.0.1:{port}")),
-        ("server.public_url", base_url.clone()),
-        ("database.url", db_url.clone()),
-        ("database.max_connections", "4".to_owned()),
-        ("spotify.client_id", sandbox.client_id.clone()),
-        ("spotify.client_secret", sandbox.client_secret.clone()),
-        ("spotify.accounts_url", sandbox.base_url.clone()),
-        ("spotify.api_url", sandbox.base_url.clone()),
-        ("alexa.client_id", ALEXA_CLIENT_ID.to_owned()),
-        ("alexa.client_secret", alexa_client_secret.clone()),
-        (
-            "alexa.redirect_uris",
-            format!("{ALEXA_REDIRECT_URI},{ALEXA_REDIRECT_URI_2}"),
-        ),
-        ("crypto.keys.k1", crypto_key.clone()),
-        ("crypto.active_key_id", KEY_ID.to_owned()),
-        ("auth.service_tokens", service_token.clone()),
-        ("auth.admin_tokens", admin_token.clone()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
+    let mut values = base_values(&BaseValues {
+        db_url: &db_url,
+        sandbox: &sandbox,
+        alexa_client_secret: &alexa_client_secret,
+        service_token: &service_token,
+        admin_token: &admin_token,
+        crypto_key: &crypto_key,
+    });
     values.extend(setup.overrides);
-    let env: HashMap<String, String> = values
-        .into_iter()
-        .map(|(key, value)| {
-            (
-                format!("BROKER__{}", key.replace('.', "__").to_uppercase()),
-                value,
-            )
-        })
-        .collect();
-    let settings = Settings::load_with_env(
-        None,
-        config::Environment::with_prefix("BROKER").source(Some(env)),
-    )?;
+    let settings = settings_from(values)?;
     let db_url = secrecy::ExposeSecret::expose_secret(&settings.database_url()).to_owned();
     let app = Application::build(settings, setup.migrations).await?;
-    assert_eq!(app.port(), port, "the broker listens where it was told");
+    let port = app.port();
+    let base_url = format!("http://127.0.0.1:{port}");
     let server = app.server_handle();
     tokio::spawn(app.run_until_stopped());
     let store = open_store(&db_url, test_key_ring(&[(KEY_ID, &crypto_key)], KEY_ID));
@@ -463,4 +428,80 @@ pub fn encode<K: AsRef<str>, V: AsRef<str>>(pairs: &[(K, V)]) -> String {
     url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(pairs.iter().map(|(k, v)| (k.as_ref(), v.as_ref())))
         .finish()
+}
+
+/// What a test broker's configuration is made of.
+struct BaseValues<'a> {
+    db_url: &'a str,
+    sandbox: &'a RunningSandbox,
+    alexa_client_secret: &'a str,
+    service_token: &'a str,
+    admin_token: &'a str,
+    crypto_key: &'a str,
+}
+
+/// The dotted configuration keys of a broker on port 0 against `sandbox`.
+fn base_values(base: &BaseValues<'_>) -> Vec<(String, String)> {
+    [
+        ("server.bind", "127.0.0.1:0"),
+        ("database.url", base.db_url),
+        ("database.max_connections", "4"),
+        ("spotify.client_id", &base.sandbox.client_id),
+        ("spotify.client_secret", &base.sandbox.client_secret),
+        ("spotify.accounts_url", &base.sandbox.base_url),
+        ("spotify.api_url", &base.sandbox.base_url),
+        ("alexa.client_id", ALEXA_CLIENT_ID),
+        ("alexa.client_secret", base.alexa_client_secret),
+        (
+            "alexa.redirect_uris",
+            &format!("{ALEXA_REDIRECT_URI},{ALEXA_REDIRECT_URI_2}"),
+        ),
+        ("crypto.keys.k1", base.crypto_key),
+        ("crypto.active_key_id", KEY_ID),
+        ("auth.service_tokens", base.service_token),
+        ("auth.admin_tokens", base.admin_token),
+    ]
+    .into_iter()
+    .map(|(key, value)| (key.to_owned(), value.to_owned()))
+    .collect()
+}
+
+/// Settings from dotted keys, exactly as the `BROKER__…` environment would give them.
+pub fn settings_from(
+    values: impl IntoIterator<Item = (String, String)>,
+) -> anyhow::Result<Settings> {
+    let env: HashMap<String, String> = values
+        .into_iter()
+        .map(|(key, value)| {
+            (
+                format!("BROKER__{}", key.replace('.', "__").to_uppercase()),
+                value,
+            )
+        })
+        .collect();
+    Ok(Settings::load_with_env(
+        None,
+        config::Environment::with_prefix("BROKER").source(Some(env)),
+    )?)
+}
+
+impl TestBroker {
+    /// The configuration of another broker process sharing this one's database, sandbox, keys and
+    /// credentials: a second replica, or this broker after a restart.
+    pub fn replica_settings(&self, overrides: &[(&str, &str)]) -> anyhow::Result<Settings> {
+        let mut values = base_values(&BaseValues {
+            db_url: &self.db_url,
+            sandbox: &self.sandbox,
+            alexa_client_secret: &self.alexa_client_secret,
+            service_token: &self.service_token,
+            admin_token: &self.admin_token,
+            crypto_key: &self.crypto_key,
+        });
+        values.extend(
+            overrides
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        settings_from(values)
+    }
 }

@@ -249,6 +249,33 @@ async fn rate_limit_answers_at_once_and_pauses_upstream(backend: Backend) {
     );
 }
 
+/// A 429 seen by one replica pauses the others too (they read the pause from the store).
+#[tokio::test]
+async fn rate_limit_pause_reaches_other_replicas() {
+    let broker = spawn_broker(Backend::Postgres, spawn_sandbox().await, &[]).await;
+    let (pair, _) = link(&broker, ALICE).await;
+    let other = spawn_replica(&broker, &[]).await;
+    let here = Skill::new(&broker, &pair.access_token);
+    let there = Skill::at(&other.base_url, &broker, &pair.access_token);
+    there.get("/me").await.expect_ok(200);
+    let client = &broker.sandbox.client;
+    client.rate_limit_next(1, 30).await.unwrap();
+    here.get("/me/player/devices")
+        .await
+        .expect_error(429, "rate_limited");
+
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let before = client.counters().await.unwrap();
+    let answer = there.post("/me/player/next").await;
+    let retry_after_s = answer.expect_error(429, "rate_limited").unwrap();
+    assert!((1..=30).contains(&retry_after_s), "{}", answer.body);
+    let after = client.counters().await.unwrap();
+    assert_eq!(
+        before.api_total, after.api_total,
+        "the other replica sent nothing to Spotify during the pause"
+    );
+}
+
 async fn get_retried_on_5xx_but_put_is_not(backend: Backend) {
     let broker = spawn_broker(backend, spawn_sandbox().await, &[]).await;
     let (pair, _) = link(&broker, ALICE).await;

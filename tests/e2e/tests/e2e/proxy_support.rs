@@ -2,14 +2,12 @@
 //! leak checks), raw HTTP requests for path tricks no URL library lets through, and more broker replicas on
 //! the database of a harness broker.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use broker::config::Settings;
 use broker::domain::LinkId;
 use broker::startup::{Application, Migrations};
-use e2e::{ALEXA_CLIENT_ID, ALEXA_REDIRECT_URI, TestBroker, TokenPair};
+use e2e::{TestBroker, TokenPair};
 use reqwest::Method;
 use reqwest::header::HeaderMap;
 use secrecy::ExposeSecret;
@@ -368,55 +366,13 @@ pub struct Replica {
 
 /// Starts a replica of `primary` on a free port; `overrides` are dotted configuration keys.
 pub async fn spawn_replica(primary: &TestBroker, overrides: &[(&str, &str)]) -> Replica {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port");
-    let base_url = format!("http://127.0.0.1:{port}");
-    let sandbox = &primary.sandbox;
-    let mut values: Vec<(String, String)> = [
-        ("server.bind", format!("127.0.0.1:{port}")),
-        ("server.public_url", base_url.clone()),
-        ("database.url", primary.db_url.clone()),
-        ("database.max_connections", "4".to_owned()),
-        ("spotify.client_id", sandbox.client_id.clone()),
-        ("spotify.client_secret", sandbox.client_secret.clone()),
-        ("spotify.accounts_url", sandbox.base_url.clone()),
-        ("spotify.api_url", sandbox.base_url.clone()),
-        ("alexa.client_id", ALEXA_CLIENT_ID.to_owned()),
-        ("alexa.client_secret", primary.alexa_client_secret.clone()),
-        ("alexa.redirect_uris", ALEXA_REDIRECT_URI.to_owned()),
-        ("crypto.keys.k1", primary.crypto_key.clone()),
-        ("crypto.active_key_id", "k1".to_owned()),
-        ("auth.service_tokens", primary.service_token.clone()),
-        ("auth.admin_tokens", primary.admin_token.clone()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    values.extend(
-        overrides
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-    );
-    let env: HashMap<String, String> = values
-        .into_iter()
-        .map(|(k, v)| {
-            (
-                format!("BROKER__{}", k.replace('.', "__").to_uppercase()),
-                v,
-            )
-        })
-        .collect();
-    let settings = Settings::load_with_env(
-        None,
-        config::Environment::with_prefix("BROKER").source(Some(env)),
-    )
-    .expect("replica settings");
+    let settings = primary
+        .replica_settings(overrides)
+        .expect("replica settings");
     let app = Application::build(settings, Migrations::Skip)
         .await
         .expect("building a replica");
-    assert_eq!(app.port(), port);
+    let base_url = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
     Replica { base_url }
 }
