@@ -179,19 +179,9 @@ async fn follow_other_replicas(store: Store, proxy: Arc<Proxy>) {
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        match store.links_changed_since(since).await {
-            Ok(changes) => {
-                for change in &changes {
-                    if proxy
-                        .linked()
-                        .on_changed(&change.link_id, change.token_version)
-                        .await
-                    {
-                        proxy.forget_link(&change.link_id).await;
-                    }
-                    since = since.max(change.updated_at.plus_secs(-CLOCK_SKEW_S));
-                }
-            }
+        match apply_link_changes(&store, &proxy, since).await {
+            Ok(Some(newest)) => since = since.max(newest.plus_secs(-CLOCK_SKEW_S)),
+            Ok(None) => {}
             Err(err) => tracing::debug!(error = ?err, "reading link changes failed"),
         }
         match store.rate_limit_pause_until().await {
@@ -200,6 +190,43 @@ async fn follow_other_replicas(store: Store, proxy: Arc<Proxy>) {
                 .extend_to(u64::try_from(until_ms).unwrap_or(0)),
             Ok(None) => {}
             Err(err) => tracing::debug!(error = ?err, "reading the rate-limit pause failed"),
+        }
+    }
+}
+
+/// Links read per query of the change feed.
+const CHANGE_PAGE: i64 = 500;
+
+/// Reads every link changed since `since`, page by page, and drops what memory holds about each: its
+/// broker tokens always (a token may have been revoked), its state when the stored version is newer.
+/// Returns the newest change time seen.
+async fn apply_link_changes(
+    store: &Store,
+    proxy: &Proxy,
+    since: UnixTime,
+) -> Result<Option<UnixTime>, crate::store::StoreError> {
+    let mut cursor = (since, String::new());
+    let mut newest = None;
+    loop {
+        let page = store
+            .links_changed_after(cursor.0, &cursor.1, CHANGE_PAGE)
+            .await?;
+        for change in &page {
+            proxy.linked().forget_tokens(change.link_id).await;
+            if proxy
+                .linked()
+                .on_changed(&change.link_id, change.token_version)
+                .await
+            {
+                proxy.forget_link(&change.link_id).await;
+            }
+            newest = newest.max(Some(change.updated_at));
+        }
+        match page.last() {
+            Some(last) if page.len() as i64 == CHANGE_PAGE => {
+                cursor = (last.updated_at, last.link_id.to_string());
+            }
+            _ => return Ok(newest),
         }
     }
 }

@@ -362,16 +362,22 @@ pub struct LinkChange {
 }
 
 impl Store {
-    /// Links whose row changed at or after `since` (refreshed, relinked, revoked), oldest first.
-    pub async fn links_changed_since(
+    /// Up to `limit` links whose row changed (refreshed, relinked, revoked, a token revoked) after the
+    /// cursor `(updated_at, link_id)`, in that order; start with `(since, "")` and page on.
+    pub async fn links_changed_after(
         &self,
-        since: UnixTime,
+        updated_at: UnixTime,
+        link_id: &str,
+        limit: i64,
     ) -> Result<Vec<LinkChange>, StoreError> {
         let rows = sqlx::query(
-            "select link_id, token_version, updated_at from link where updated_at >= $1
-             order by updated_at limit 1000",
+            "select link_id, token_version, updated_at from link
+             where updated_at > $1 or (updated_at = $1 and link_id > $2)
+             order by updated_at, link_id limit $3",
         )
-        .bind(since.as_secs())
+        .bind(updated_at.as_secs())
+        .bind(link_id)
+        .bind(limit)
         .fetch_all(self.pool())
         .await?;
         rows.iter()

@@ -721,7 +721,10 @@ async fn change_feed_lists_changed_links(backend: Backend) {
         .upsert_link(&new_link("u2", "a2", "r2", later), later)
         .await
         .unwrap();
-    let changed = store.links_changed_since(now.plus_secs(50)).await.unwrap();
+    let changed = store
+        .links_changed_after(now.plus_secs(50), "", 100)
+        .await
+        .unwrap();
     assert_eq!(
         changed.iter().map(|c| c.link_id).collect::<Vec<_>>(),
         vec![b]
@@ -730,10 +733,26 @@ async fn change_feed_lists_changed_links(backend: Backend) {
         .revoke_link(&a, "user", later.plus_secs(1))
         .await
         .unwrap();
-    let changed = store.links_changed_since(later.plus_secs(1)).await.unwrap();
+    let changed = store
+        .links_changed_after(later.plus_secs(1), "", 100)
+        .await
+        .unwrap();
     assert_eq!(changed.len(), 1);
     assert_eq!(changed[0].link_id, a);
     assert!(changed[0].token_version > 0);
+
+    // Paging: a cursor past a row continues after it, in (updated_at, link_id) order.
+    let all = store
+        .links_changed_after(now.plus_secs(-1), "", 1)
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 1);
+    let rest = store
+        .links_changed_after(all[0].updated_at, &all[0].link_id.to_string(), 10)
+        .await
+        .unwrap();
+    assert_eq!(rest.len(), 1);
+    assert_ne!(rest[0].link_id, all[0].link_id);
 }
 
 async fn unreadable_rows_are_errors_not_panics(backend: Backend) {
