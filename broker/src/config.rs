@@ -309,6 +309,14 @@ impl Settings {
             .unwrap_or_else(|| SecretString::from(DEFAULT_DATABASE_URL.to_owned()))
     }
 
+    /// Whether the store is PostgreSQL (required for more than one replica).
+    pub fn database_url_is_postgres(&self) -> bool {
+        self.database.url.as_ref().is_some_and(|url| {
+            let url = secrecy::ExposeSecret::expose_secret(url);
+            url.starts_with("postgres://") || url.starts_with("postgresql://")
+        })
+    }
+
     /// Where Spotify sends the user back after consent, given the address the server is bound to.
     pub fn spotify_callback_url(&self, bound: std::net::SocketAddr) -> String {
         let base = match &self.server.public_url {
