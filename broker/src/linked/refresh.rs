@@ -11,8 +11,8 @@ use tokio::time::Instant;
 use super::LinkedAccounts;
 use crate::domain::{LinkId, UnixTime};
 use crate::error::ApiError;
-use crate::spotify::AccountsError;
-use crate::store::{Link, RefreshLease, RefreshedTokens};
+use crate::spotify::{AccountsError, SpotifyAccounts};
+use crate::store::{Link, RefreshLease, RefreshedTokens, Store, StoreError};
 
 /// How often a replica waiting on another's refresh looks at the store.
 const LEASE_POLL: Duration = Duration::from_millis(50);
@@ -98,6 +98,8 @@ impl LinkedAccounts {
         }
     }
 
+    /// Runs the refresh on its own task, so that it finishes and is stored even when the caller's
+    /// deadline passes first: a refresh whose answer were dropped could lose a rotated refresh token.
     async fn refresh_with_lease(
         &self,
         link: &Link,
@@ -107,58 +109,40 @@ impl LinkedAccounts {
         let Some(tokens) = &link.tokens else {
             return Err(ApiError::RelinkRequired("link has no tokens"));
         };
-        let budget = deadline.saturating_duration_since(Instant::now());
         tracing::info!("refreshing spotify access token");
-        match self.accounts.refresh(&tokens.refresh_token, budget).await {
-            Ok(grant) => {
-                let refreshed = RefreshedTokens {
-                    access_token: grant.access_token,
-                    access_expires_at: grant.access_expires_at,
-                    refresh_token: grant.refresh_token,
-                };
-                let now = UnixTime::now();
-                if !self
-                    .store
-                    .store_refreshed_tokens(&lease, &refreshed, now)
-                    .await?
-                {
-                    // The lease was lost: someone else wrote newer tokens; use those.
-                    let link = self.require_active(self.reload(&link.summary.link_id).await?)?;
-                    return self
-                        .usable(&link, None)
-                        .ok_or(ApiError::UpstreamUnavailable);
-                }
-                self.reload(&link.summary.link_id).await?;
-                Ok(refreshed.access_token)
+        let task = tokio::spawn(refresh_and_store(
+            self.store.clone(),
+            self.accounts.clone(),
+            lease,
+            tokens.refresh_token.clone(),
+            Duration::from_secs(u64::try_from(self.settings.refresh_lease_s / 2).unwrap_or(1)),
+        ));
+        let link_id = link.summary.link_id;
+        let outcome = match tokio::time::timeout_at(deadline, task).await {
+            Ok(Ok(outcome)) => outcome?,
+            Ok(Err(_)) => RefreshOutcome::Failed(ApiError::UpstreamUnavailable),
+            Err(_) => {
+                tracing::info!("out of time; the refresh goes on in the background");
+                RefreshOutcome::Failed(ApiError::UpstreamUnavailable)
             }
-            Err(AccountsError::InvalidGrant) => {
-                // A sibling may have rotated the refresh token under us: look again before giving up.
-                let current = self.reload(&link.summary.link_id).await?;
-                if current.token_version != link.token_version {
-                    self.store.release_refresh_lease(&lease).await?;
-                    let current = self.require_active(current)?;
-                    return self
-                        .usable(&current, None)
-                        .ok_or(ApiError::UpstreamUnavailable);
-                }
-                self.store
-                    .mark_relink_required(&lease, UnixTime::now())
-                    .await?;
-                self.forget(&link.summary.link_id).await;
-                tracing::warn!("spotify refused the refresh token; link needs relinking");
+        };
+        match outcome {
+            RefreshOutcome::Stored(access_token) => {
+                self.reload(&link_id).await?;
+                Ok(access_token)
+            }
+            RefreshOutcome::Superseded => {
+                let current = self.require_active(self.reload(&link_id).await?)?;
+                self.usable(&current, None)
+                    .ok_or(ApiError::UpstreamUnavailable)
+            }
+            RefreshOutcome::Revoked => {
+                self.forget(&link_id).await;
                 Err(ApiError::RelinkRequired(
                     "spotify refused the refresh token",
                 ))
             }
-            Err(err) => {
-                tracing::warn!(error = %err, "spotify token refresh failed");
-                self.store.release_refresh_lease(&lease).await?;
-                let failure = match err {
-                    AccountsError::RateLimited => ApiError::RateLimited { retry_after_s: 1 },
-                    _ => ApiError::UpstreamUnavailable,
-                };
-                self.fallback(link, failure)
-            }
+            RefreshOutcome::Failed(failure) => self.fallback(link, failure),
         }
     }
 
@@ -169,6 +153,67 @@ impl LinkedAccounts {
                 Ok(tokens.access_token.clone())
             }
             _ => Err(failure),
+        }
+    }
+}
+
+/// How a refresh under a lease ended.
+#[derive(Debug)]
+enum RefreshOutcome {
+    /// New tokens are stored; this is the new access token.
+    Stored(SecretString),
+    /// Someone else changed the link's tokens meanwhile (the lease was lost, or a sibling rotated the
+    /// refresh token): read them again.
+    Superseded,
+    /// Spotify refused the refresh token; the link is marked as needing relink (its row is kept).
+    Revoked,
+    /// A transient failure; the lease was given back.
+    Failed(ApiError),
+}
+
+/// One refresh under a lease: ask Spotify, then store the answer (a rotated refresh token included)
+/// before anyone uses it, or mark the link, or give the lease back.
+async fn refresh_and_store(
+    store: Store,
+    accounts: SpotifyAccounts,
+    lease: RefreshLease,
+    refresh_token: SecretString,
+    timeout: Duration,
+) -> Result<RefreshOutcome, StoreError> {
+    match accounts.refresh(&refresh_token, timeout).await {
+        Ok(grant) => {
+            let refreshed = RefreshedTokens {
+                access_token: grant.access_token,
+                access_expires_at: grant.access_expires_at,
+                refresh_token: grant.refresh_token,
+            };
+            if store
+                .store_refreshed_tokens(&lease, &refreshed, UnixTime::now())
+                .await?
+            {
+                Ok(RefreshOutcome::Stored(refreshed.access_token))
+            } else {
+                Ok(RefreshOutcome::Superseded)
+            }
+        }
+        Err(AccountsError::InvalidGrant) => {
+            // A sibling may have rotated the refresh token under us (after our lease expired): only
+            // tokens still at the lease's version are marked.
+            if store.mark_relink_required(&lease, UnixTime::now()).await? {
+                tracing::warn!(link_id = %lease.link_id, "spotify refused the refresh token; link needs relinking");
+                Ok(RefreshOutcome::Revoked)
+            } else {
+                store.release_refresh_lease(&lease).await?;
+                Ok(RefreshOutcome::Superseded)
+            }
+        }
+        Err(err) => {
+            tracing::warn!(link_id = %lease.link_id, error = %err, "spotify token refresh failed");
+            store.release_refresh_lease(&lease).await?;
+            Ok(RefreshOutcome::Failed(match err {
+                AccountsError::RateLimited => ApiError::RateLimited { retry_after_s: 1 },
+                _ => ApiError::UpstreamUnavailable,
+            }))
         }
     }
 }

@@ -14,6 +14,7 @@ use crate::proxy_support::{
 both_backends!(
     expired_token_refreshed_once_for_100_concurrent_requests,
     rotated_refresh_token_survives_restart,
+    refresh_outliving_the_callers_deadline_still_stores_the_rotated_token,
     invalid_grant_requires_relink_and_stops_calling_spotify,
     rate_limit_answers_at_once_and_pauses_upstream,
     get_retried_on_5xx_but_put_is_not,
@@ -162,6 +163,43 @@ async fn rotated_refresh_token_survives_restart(backend: Backend) {
             "{body}"
         );
     }
+}
+
+/// A refresh the caller has no time to wait for still finishes and stores Spotify's rotated refresh
+/// token; dropping it half-way would leave the link with a revoked refresh token.
+async fn refresh_outliving_the_callers_deadline_still_stores_the_rotated_token(backend: Backend) {
+    let broker = spawn_broker(backend, spawn_sandbox().await, &[]).await;
+    let client = &broker.sandbox.client;
+    client
+        .set_refresh_mode(ALICE, RefreshMode::Rotate)
+        .await
+        .unwrap();
+    let (pair, link_id) = link(&broker, ALICE).await;
+    let (_, linked_refresh) = spotify_tokens(&broker, &link_id).await;
+    let skill = Skill::new(&broker, &pair.access_token);
+    // The broker sees the access token as expired (nothing of the link is in its memory yet).
+    let pool = broker.raw_pool().await;
+    sqlx::query("update link set spotify_access_expires_at = 0")
+        .execute(&pool)
+        .await
+        .unwrap();
+    client.set_latency(600).await.unwrap();
+
+    skill
+        .spotify_within(Method::PUT, "/me/player/pause", 150)
+        .await
+        .expect_error(503, "upstream_unavailable");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    client.set_latency(0).await.unwrap();
+
+    let (_, stored_refresh) = spotify_tokens(&broker, &link_id).await;
+    assert_ne!(
+        stored_refresh, linked_refresh,
+        "the rotated refresh token was stored"
+    );
+    skill.get("/me/player/devices").await.expect_ok(200);
+    let counters = client.counters().await.unwrap();
+    assert_eq!(counters.token_calls("refresh_token"), 1, "{counters:?}");
 }
 
 async fn invalid_grant_requires_relink_and_stops_calling_spotify(backend: Backend) {

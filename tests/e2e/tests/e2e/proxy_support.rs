@@ -199,9 +199,14 @@ impl Skill {
 
     /// A GET with `X-Request-Deadline-Ms`.
     pub async fn get_within(&self, path: &str, deadline_ms: u64) -> Answer {
+        self.spotify_within(Method::GET, path, deadline_ms).await
+    }
+
+    /// `/v1/spotify{path}` with both credentials and `X-Request-Deadline-Ms`.
+    pub async fn spotify_within(&self, method: Method, path: &str, deadline_ms: u64) -> Answer {
         let ms = deadline_ms.to_string();
         self.call(
-            Method::GET,
+            method,
             &format!("/v1/spotify{path}"),
             &[("x-request-deadline-ms", ms.as_str())],
             None,
