@@ -27,7 +27,8 @@ const REMINDER_CAPACITY: u64 = 100_000;
 #[derive(Debug, Clone)]
 pub struct LinkMemory {
     links: Cache<UserId, LinkInfo>,
-    reminded: Cache<UserId, ()>,
+    /// When each user was last reminded, by the skill's clock.
+    reminded: Cache<UserId, chrono::DateTime<chrono::Utc>>,
     window: chrono::Duration,
     clock: Arc<dyn Clock>,
 }
@@ -77,11 +78,16 @@ impl LinkMemory {
         if !self.relink_soon(info) {
             return false;
         }
-        self.reminded
-            .entry(user.clone())
-            .or_insert(())
-            .await
-            .is_fresh()
+        let now = self.clock.now();
+        let interval =
+            chrono::Duration::from_std(REMINDER_INTERVAL).unwrap_or(chrono::Duration::days(1));
+        if let Some(last) = self.reminded.get(user).await {
+            if now - last < interval {
+                return false;
+            }
+        }
+        self.reminded.insert(user.clone(), now).await;
+        true
     }
 }
 
@@ -115,5 +121,22 @@ mod tests {
         let mut dead = info(1, now);
         dead.status = LinkStatus::RelinkRequired;
         assert!(!memory.relink_soon(&dead));
+    }
+
+    #[tokio::test]
+    async fn reminds_again_a_day_later_by_the_skills_clock() {
+        let now = Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap();
+        let clock = Arc::new(FixedClock::new(now));
+        let memory = LinkMemory::new(chrono::Duration::days(14), clock.clone());
+        let ann = UserId::parse("ann").unwrap();
+        let due = info(10, now);
+        assert!(memory.take_reminder(&ann, &due).await);
+        clock.advance(chrono::Duration::hours(23));
+        assert!(
+            !memory.take_reminder(&ann, &due).await,
+            "not twice in a day"
+        );
+        clock.advance(chrono::Duration::hours(2));
+        assert!(memory.take_reminder(&ann, &due).await, "again the next day");
     }
 }
