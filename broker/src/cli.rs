@@ -72,18 +72,10 @@ pub async fn run(cli: Cli) -> ExitCode {
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<()> {
-    if let Command::Keys(KeysCommand::Generate { id }) = &cli.command {
-        let id = KeyId::parse(id).map_err(|e| anyhow::anyhow!("--id: {e}"))?;
-        println!(
-            "BROKER__CRYPTO__KEYS__{}={}",
-            id.as_str().to_uppercase(),
-            generate_key().expose_secret()
-        );
-        return Ok(());
-    }
-    let settings = Settings::load(cli.config.as_deref())?;
+    let load = || Settings::load(cli.config.as_deref());
     match cli.command {
         Command::Serve { no_migrate } => {
+            let settings = load()?;
             telemetry::init(settings.log.format, &settings.log.level);
             let migrations = if no_migrate {
                 Migrations::Skip
@@ -94,6 +86,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             app.run_until_stopped().await.context("serving")?;
         }
         Command::Migrate => {
+            let settings = load()?;
             telemetry::init(LogFormat::Pretty, &settings.log.level);
             open_store(&settings)?
                 .migrate()
@@ -102,6 +95,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             println!("migrations applied");
         }
         Command::Keys(KeysCommand::Rewrap) => {
+            let settings = load()?;
             let store = open_store(&settings)?;
             let rewrapped = store.rewrap_tokens().await.context("re-sealing tokens")?;
             println!(
@@ -109,9 +103,17 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 settings.crypto.active_key_id
             );
         }
-        Command::Keys(KeysCommand::Generate { .. }) => {}
+        Command::Keys(KeysCommand::Generate { id }) => {
+            // Needs no configuration: it makes the key the configuration will hold.
+            let id = KeyId::parse(&id).map_err(|e| anyhow::anyhow!("--id: {e}"))?;
+            println!(
+                "BROKER__CRYPTO__KEYS__{}={}",
+                id.as_str().to_uppercase(),
+                generate_key().expose_secret()
+            );
+        }
         Command::Links(LinksCommand::List) => {
-            let store = open_store(&settings)?;
+            let store = open_store(&load()?)?;
             let mut after = None;
             loop {
                 let page = store.list_links(after.as_ref(), 500).await?;
@@ -126,7 +128,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Links(LinksCommand::Revoke { link_id }) => {
             let link_id = LinkId::parse(&link_id).map_err(|e| anyhow::anyhow!("link_id: {e}"))?;
-            let store = open_store(&settings)?;
+            let store = open_store(&load()?)?;
             if store.revoke_link(&link_id, "cli", UnixTime::now()).await? {
                 println!("link {link_id} revoked");
             } else {

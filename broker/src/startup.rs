@@ -10,7 +10,7 @@ use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use tracing_actix_web::TracingLogger;
 
-use crate::api::{CacheSettings, Proxy, ProxySettings, ResponseCache};
+use crate::api::{AcceptedTokens, CacheSettings, Proxy, ProxySettings, ResponseCache};
 use crate::config::Settings;
 use crate::domain::UnixTime;
 use crate::linked::{CHANGE_POLL, LinkedAccounts, LinkedSettings};
@@ -94,7 +94,8 @@ impl Application {
             spotify_http: http,
             spotify_api_url: settings.spotify.api_url,
             alexa: settings.alexa,
-            auth: settings.auth,
+            service_tokens: AcceptedTokens::new(&settings.auth.service_tokens),
+            admin_tokens: AcceptedTokens::new(&settings.auth.admin_tokens),
             oauth: settings.oauth,
             max_body_bytes: settings.server.max_body_bytes,
         }));

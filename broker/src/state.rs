@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use crate::api::Proxy;
-use crate::config::{AlexaSettings, AuthSettings, OAuthSettings};
+use crate::api::{AcceptedTokens, Proxy};
+use crate::config::{AlexaSettings, OAuthSettings};
 use crate::spotify::SpotifyAccounts;
 use crate::store::Store;
 
@@ -16,7 +16,10 @@ pub struct AppState {
     pub spotify_http: reqwest::Client,
     pub spotify_api_url: url::Url,
     pub alexa: AlexaSettings,
-    pub auth: AuthSettings,
+    /// `auth.service_tokens`: what the skill may present.
+    pub service_tokens: AcceptedTokens,
+    /// `auth.admin_tokens`: what operators may present on `/admin`.
+    pub admin_tokens: AcceptedTokens,
     pub oauth: OAuthSettings,
     pub max_body_bytes: usize,
 }

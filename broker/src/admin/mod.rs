@@ -3,7 +3,6 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
-use crate::api::constant_time_contains;
 use crate::domain::LinkId;
 use crate::error::ApiError;
 use crate::state::SharedState;
@@ -20,9 +19,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 fn require_admin(request: &HttpRequest, state: &SharedState) -> Result<(), ApiError> {
     let presented = crate::api::bearer_value(request).ok_or(ApiError::ServiceUnauthorized)?;
-    if !state.auth.admin_tokens.is_empty()
-        && constant_time_contains(&state.auth.admin_tokens, presented)
-    {
+    if state.admin_tokens.accepts(presented) {
         Ok(())
     } else {
         Err(ApiError::ServiceUnauthorized)
@@ -46,12 +43,7 @@ async fn list(request: HttpRequest, state: SharedState) -> Result<HttpResponse, 
         .into_inner();
     let after = page.after.as_deref().map(link_id).transpose()?;
     let limit = page.limit.unwrap_or(100).clamp(1, 500);
-    let links = state
-        .proxy
-        .linked()
-        .store()
-        .list_links(after.as_ref(), limit)
-        .await?;
+    let links = state.store.list_links(after.as_ref(), limit).await?;
     let next = (links.len() as i64 == limit)
         .then(|| links.last().map(|l| l.link_id))
         .flatten();
@@ -66,9 +58,7 @@ async fn show(
     require_admin(&request, &state)?;
     let link_id = link_id(&path)?;
     let summary = state
-        .proxy
-        .linked()
-        .store()
+        .store
         .link_summary(&link_id)
         .await?
         .ok_or(ApiError::NotFound)?;

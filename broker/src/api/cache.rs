@@ -99,8 +99,8 @@ impl<T: Clone + Send + Sync + 'static> ResponseCache<T> {
         }
     }
 
-    pub async fn put(&self, key: CacheKey, answer: CachedAnswer) {
-        self.entries.insert(key, Arc::new(answer)).await;
+    pub async fn put(&self, key: CacheKey, answer: Arc<CachedAnswer>) {
+        self.entries.insert(key, answer).await;
     }
 
     /// Joins the fetch already under way for `key`, or starts `fetch` on its own task (so it finishes

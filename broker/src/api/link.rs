@@ -23,7 +23,7 @@ struct LinkStatusBody {
 }
 
 pub async fn status(request: HttpRequest, state: SharedState) -> Result<HttpResponse, ApiError> {
-    credentials::require_service(&request, &state.auth.service_tokens)?;
+    credentials::require_service(&request, &state.service_tokens)?;
     let linked = state.proxy.linked();
     let link_id = linked.authenticate(&credentials::bearer(&request)?).await?;
     let link = linked.link(&link_id).await?;
@@ -46,7 +46,7 @@ pub async fn status(request: HttpRequest, state: SharedState) -> Result<HttpResp
 }
 
 pub async fn revoke(request: HttpRequest, state: SharedState) -> Result<HttpResponse, ApiError> {
-    credentials::require_service(&request, &state.auth.service_tokens)?;
+    credentials::require_service(&request, &state.service_tokens)?;
     let linked = state.proxy.linked();
     let link_id = linked.authenticate(&credentials::bearer(&request)?).await?;
     linked.revoke(&link_id, "user").await?;

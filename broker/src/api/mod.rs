@@ -11,7 +11,7 @@ mod proxy;
 pub use allowlist::{Endpoint, Freshness};
 pub use cache::{CacheSettings, ResponseCache};
 pub use cooldown::Cooldown;
-pub use credentials::{bearer_value, constant_time_contains};
+pub use credentials::{AcceptedTokens, bearer_value};
 pub use proxy::{Proxy, ProxySettings};
 
 use actix_web::web;

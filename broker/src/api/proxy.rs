@@ -216,51 +216,42 @@ impl Proxy {
             Ok(response) => response,
             Err(err) => return Fetched::Failed(Arc::new(err)),
         };
-        let now = Instant::now();
-        let (answer, source) = match (response.status, revalidating) {
+        // A 304 renews the stale entry; anything else is a new answer, stored unless `no-store`.
+        let (answer, source, fresh) = match (response.status, revalidating) {
             (304, Some((stale, etag))) => (
-                CachedAnswer {
-                    status: stale.status,
-                    content_type: stale.content_type.clone(),
-                    etag: Some(etag),
-                    body: stale.body.clone(),
-                    fresh_until: now + policy.fresh,
-                    stale_until: now + policy.fresh + policy.stale,
-                },
-                Source::Revalidated,
-            ),
-            _ => {
-                let fresh = fresh_lifetime(policy, response.cache_control.as_deref());
                 (
-                    CachedAnswer {
-                        status: response.status,
-                        content_type: response.content_type,
-                        etag: response.etag,
-                        body: response.body,
-                        fresh_until: now + fresh.unwrap_or_default(),
-                        stale_until: now + fresh.unwrap_or_default() + policy.stale,
-                    },
-                    Source::Miss,
-                )
-            }
+                    stale.status,
+                    stale.content_type.clone(),
+                    Some(etag),
+                    stale.body.clone(),
+                ),
+                Source::Revalidated,
+                Some(policy.fresh),
+            ),
+            _ => (
+                (
+                    response.status,
+                    response.content_type,
+                    response.etag,
+                    response.body,
+                ),
+                Source::Miss,
+                fresh_lifetime(policy, response.cache_control.as_deref()),
+            ),
         };
-        let storable = fresh_lifetime(policy, response.cache_control.as_deref()).is_some()
-            || source == Source::Revalidated;
-        let answer = Arc::new(answer);
-        if storable && (200..300).contains(&answer.status) {
-            self.cache
-                .put(
-                    key,
-                    CachedAnswer {
-                        status: answer.status,
-                        content_type: answer.content_type.clone(),
-                        etag: answer.etag.clone(),
-                        body: answer.body.clone(),
-                        fresh_until: answer.fresh_until,
-                        stale_until: answer.stale_until,
-                    },
-                )
-                .await;
+        let (status, content_type, etag, body) = answer;
+        let now = Instant::now();
+        let fresh_until = now + fresh.unwrap_or_default();
+        let answer = Arc::new(CachedAnswer {
+            status,
+            content_type,
+            etag,
+            body,
+            fresh_until,
+            stale_until: fresh_until + policy.stale,
+        });
+        if fresh.is_some() && (200..300).contains(&status) {
+            self.cache.put(key, Arc::clone(&answer)).await;
         }
         Fetched::Answer(answer, source)
     }
@@ -326,7 +317,7 @@ pub async fn forward(
     payload: web::Payload,
     state: SharedState,
 ) -> Result<HttpResponse, ApiError> {
-    credentials::require_service(&request, &state.auth.service_tokens)?;
+    credentials::require_service(&request, &state.service_tokens)?;
     let path = request
         .path()
         .strip_prefix(PREFIX)

@@ -17,12 +17,7 @@ pub struct TokenHash(String);
 
 impl TokenHash {
     pub fn of(secret: &str) -> Self {
-        let digest = Sha256::digest(secret.as_bytes());
-        let mut hex = String::with_capacity(64);
-        for byte in digest {
-            hex.push_str(&format!("{byte:02x}"));
-        }
-        Self(hex)
+        Self(format!("{:x}", Sha256::digest(secret.as_bytes())))
     }
 
     pub fn as_str(&self) -> &str {

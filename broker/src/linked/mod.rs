@@ -124,16 +124,7 @@ impl LinkedAccounts {
 
     /// The link, from memory when possible; `relink_required` unless it is active.
     pub async fn active_link(&self, link_id: &LinkId) -> Result<Arc<Link>, ApiError> {
-        let link = self.link(link_id).await?;
-        match link.summary.status {
-            LinkStatus::Active if link.tokens.is_some() => Ok(link),
-            LinkStatus::Active | LinkStatus::Revoked => {
-                Err(ApiError::RelinkRequired("link revoked"))
-            }
-            LinkStatus::RelinkRequired => Err(ApiError::RelinkRequired(
-                "spotify no longer accepts the link's grant",
-            )),
-        }
+        require_active(self.link(link_id).await?)
     }
 
     /// The link in any state, from memory when possible.
@@ -187,5 +178,16 @@ impl LinkedAccounts {
             }
             _ => false,
         }
+    }
+}
+
+/// The link if its tokens can be used; `relink_required` (with why) otherwise.
+pub(crate) fn require_active(link: Arc<Link>) -> Result<Arc<Link>, ApiError> {
+    match link.summary.status {
+        LinkStatus::Active if link.tokens.is_some() => Ok(link),
+        LinkStatus::Active | LinkStatus::Revoked => Err(ApiError::RelinkRequired("link revoked")),
+        LinkStatus::RelinkRequired => Err(ApiError::RelinkRequired(
+            "spotify no longer accepts the link's grant",
+        )),
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::time::Instant;
 
-use super::LinkedAccounts;
+use super::{LinkedAccounts, require_active};
 use crate::domain::{LinkId, UnixTime};
 use crate::error::ApiError;
 use crate::spotify::{AccountsError, SpotifyAccounts};
@@ -40,18 +40,11 @@ impl LinkedAccounts {
             .map_err(|_| ApiError::UpstreamUnavailable)?;
         // Whoever held the lock before us may have refreshed already.
         let link = self.reload(link_id).await?;
-        let link = self.require_active(link)?;
+        let link = require_active(link)?;
         if let Some(token) = self.usable(&link, rejected) {
             return Ok(token);
         }
         self.refresh_across_replicas(link, deadline, rejected).await
-    }
-
-    fn require_active(&self, link: Arc<Link>) -> Result<Arc<Link>, ApiError> {
-        match (&link.summary.status, &link.tokens) {
-            (crate::store::LinkStatus::Active, Some(_)) => Ok(link),
-            _ => Err(ApiError::RelinkRequired("link is not active")),
-        }
     }
 
     /// The stored access token, unless it is near expiry or is the one Spotify rejected.
@@ -91,7 +84,7 @@ impl LinkedAccounts {
                 return self.fallback(&link, ApiError::UpstreamUnavailable);
             }
             tokio::time::sleep(LEASE_POLL).await;
-            link = self.require_active(self.reload(&link_id).await?)?;
+            link = require_active(self.reload(&link_id).await?)?;
             if let Some(token) = self.usable(&link, rejected) {
                 return Ok(token);
             }
@@ -132,7 +125,7 @@ impl LinkedAccounts {
                 Ok(access_token)
             }
             RefreshOutcome::Superseded => {
-                let current = self.require_active(self.reload(&link_id).await?)?;
+                let current = require_active(self.reload(&link_id).await?)?;
                 self.usable(&current, None)
                     .ok_or(ApiError::UpstreamUnavailable)
             }

@@ -46,10 +46,7 @@ pub async fn authorize(request: HttpRequest, state: SharedState) -> HttpResponse
     };
     let alexa_state = params.get("state").unwrap_or_default().to_owned();
     let fail = |code: &str, description: &str| {
-        redirect(&redirect_uri.with_query(&with_state(
-            &[("error", code), ("error_description", description)],
-            &alexa_state,
-        )))
+        redirect_error(&redirect_uri, &alexa_state, code, description)
     };
     if alexa_state.len() > MAX_STATE_LEN {
         return fail("invalid_request", "state is too long");
