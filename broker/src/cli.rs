@@ -1,4 +1,4 @@
-//! The `broker` command line: `serve`, `migrate`, `keys generate|rewrap`, `links list|revoke`.
+//! The `broker` command line: `serve`, `migrate`, `keys generate|rewrap`, `links list|revoke|restore`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,8 +9,10 @@ use secrecy::ExposeSecret;
 
 use crate::config::{LogFormat, Settings};
 use crate::crypto::generate_key;
-use crate::domain::{KeyId, LinkId, UnixTime};
+use crate::domain::{KeyId, LinkId};
+use crate::lifecycle::Lifecycle;
 use crate::startup::{Application, Migrations, open_store};
+use crate::store::{Actor, Restoration, Revocation};
 use crate::telemetry;
 
 #[derive(Debug, Parser)]
@@ -58,6 +60,14 @@ pub enum LinksCommand {
     List,
     /// Revoke a link: destroy its Spotify tokens and revoke its broker tokens.
     Revoke { link_id: String },
+    /// Put a link marked relink_required (whose tokens are kept) back into service.
+    Restore { link_id: String },
+}
+
+/// The link owner for a one-off command: no memory of its own, so it only records changes for the
+/// serving replicas to apply.
+fn lifecycle(settings: &Settings) -> anyhow::Result<Lifecycle> {
+    Ok(Lifecycle::new(open_store(settings)?, Vec::new()))
 }
 
 /// Runs one command; errors print as one line to stderr and exit 1.
@@ -128,11 +138,20 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Links(LinksCommand::Revoke { link_id }) => {
             let link_id = LinkId::parse(&link_id).map_err(|e| anyhow::anyhow!("link_id: {e}"))?;
-            let store = open_store(&load()?)?;
-            if store.revoke_link(&link_id, "cli", UnixTime::now()).await? {
-                println!("link {link_id} revoked");
-            } else {
-                anyhow::bail!("no link {link_id}");
+            match lifecycle(&load()?)?.revoke(&link_id, Actor::Cli).await? {
+                Revocation::Revoked => println!("link {link_id} revoked"),
+                Revocation::AlreadyRevoked => println!("link {link_id} was already revoked"),
+                Revocation::NotFound => anyhow::bail!("no link {link_id}"),
+            }
+        }
+        Command::Links(LinksCommand::Restore { link_id }) => {
+            let link_id = LinkId::parse(&link_id).map_err(|e| anyhow::anyhow!("link_id: {e}"))?;
+            match lifecycle(&load()?)?.restore(&link_id, Actor::Cli).await? {
+                Restoration::Restored => println!("link {link_id} restored"),
+                Restoration::NotRestorable => anyhow::bail!(
+                    "link {link_id} is not marked relink_required with its tokens kept"
+                ),
+                Restoration::NotFound => anyhow::bail!("no link {link_id}"),
             }
         }
     }

@@ -58,7 +58,16 @@ pub struct CacheConfig {
     /// Most broker tokens and links held in memory.
     pub max_links: u64,
     /// Seconds a cached answer is fresh, per kind of endpoint (`me`, `playlists`, `player`, `search`).
-    pub fresh_s: crate::api::Freshness,
+    pub fresh_s: Freshness,
+}
+
+/// Fresh lifetimes per kind of endpoint, in seconds (`cache.fresh_s.*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct Freshness {
+    pub me: u64,
+    pub playlists: u64,
+    pub player: u64,
+    pub search: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -98,6 +107,10 @@ pub struct SpotifySettings {
     pub refresh_margin_s: i64,
     /// How long one replica may hold a link's refresh lease.
     pub refresh_lease_s: i64,
+    /// Pause before asking Spotify again to confirm an `invalid_grant` (milliseconds).
+    pub invalid_grant_confirm_ms: u64,
+    /// Links refused within a minute from which refusals are treated as a Spotify incident.
+    pub relink_incident_threshold: i64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -204,6 +217,8 @@ impl Settings {
             .set_default("spotify.timeout_ms", 3000)?
             .set_default("spotify.refresh_margin_s", 60)?
             .set_default("spotify.refresh_lease_s", 15)?
+            .set_default("spotify.invalid_grant_confirm_ms", 1000)?
+            .set_default("spotify.relink_incident_threshold", 3)?
             .set_default("proxy.default_deadline_ms", 5000)?
             .set_default("proxy.max_deadline_ms", 10_000)?
             .set_default("proxy.fetch_budget_ms", 5000)?
@@ -276,6 +291,21 @@ impl Settings {
             return Err(invalid(
                 "spotify.refresh_lease_s",
                 "must outlast spotify.timeout_ms",
+            ));
+        }
+        if self.spotify.invalid_grant_confirm_ms > 60_000
+            || i64::try_from(self.spotify.invalid_grant_confirm_ms).unwrap_or(i64::MAX)
+                >= self.spotify.refresh_lease_s.saturating_mul(1000) / 2
+        {
+            return Err(invalid(
+                "spotify.invalid_grant_confirm_ms",
+                "must be at most 60000 and less than half of spotify.refresh_lease_s",
+            ));
+        }
+        if self.spotify.relink_incident_threshold < 1 {
+            return Err(invalid(
+                "spotify.relink_incident_threshold",
+                "must be at least 1",
             ));
         }
         if self.cache.max_entries == 0 || self.cache.max_bytes == 0 {

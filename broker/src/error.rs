@@ -34,6 +34,9 @@ pub enum ApiError {
     /// 400 `bad_request`.
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// 409 `conflict`: an admin action that does not fit the link's state.
+    #[error("{0}")]
+    Conflict(&'static str),
     /// 429 `rate_limited`, with the seconds to wait.
     #[error("rate limited for {retry_after_s} s")]
     RateLimited { retry_after_s: u64 },
@@ -80,9 +83,42 @@ impl ApiError {
             Self::NoActiveDevice => "no_active_device",
             Self::NotFound => "not_found",
             Self::BadRequest(_) => "bad_request",
+            Self::Conflict(_) => "conflict",
             Self::RateLimited { .. } => "rate_limited",
             Self::UpstreamUnavailable => "upstream_unavailable",
             Self::Unavailable(_) | Self::Unexpected(_) => "unavailable",
+        }
+    }
+
+    /// Whether the failure is passing (Spotify failing or slow, the app-wide pause, the store away), so
+    /// that a stale cached answer is better than none. Spotify's own 4xx answers are not.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Self::UpstreamUnavailable | Self::RateLimited { .. } | Self::Unavailable(_)
+        )
+    }
+
+    /// The same failure for another caller of a shared fetch; an internal cause (logged once already)
+    /// is not copied, only its code.
+    pub fn for_another_caller(&self) -> Self {
+        match self {
+            Self::RelinkRequired(why) => Self::RelinkRequired(why),
+            Self::ServiceUnauthorized => Self::ServiceUnauthorized,
+            Self::Forbidden => Self::Forbidden,
+            Self::AppNotPermitted => Self::AppNotPermitted,
+            Self::PremiumRequired => Self::PremiumRequired,
+            Self::NoActiveDevice => Self::NoActiveDevice,
+            Self::NotFound => Self::NotFound,
+            Self::BadRequest(why) => Self::BadRequest(why.clone()),
+            Self::Conflict(why) => Self::Conflict(why),
+            Self::RateLimited { retry_after_s } => Self::RateLimited {
+                retry_after_s: *retry_after_s,
+            },
+            Self::UpstreamUnavailable => Self::UpstreamUnavailable,
+            Self::Unavailable(_) | Self::Unexpected(_) => {
+                Self::Unexpected(anyhow::anyhow!("a shared fetch failed"))
+            }
         }
     }
 
@@ -107,6 +143,7 @@ impl ResponseError for ApiError {
             }
             Self::NoActiveDevice | Self::NotFound => StatusCode::NOT_FOUND,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Conflict(_) => StatusCode::CONFLICT,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::UpstreamUnavailable | Self::Unavailable(_) | Self::Unexpected(_) => {
                 StatusCode::SERVICE_UNAVAILABLE

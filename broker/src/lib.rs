@@ -2,14 +2,18 @@
 
 pub mod admin;
 pub mod api;
+pub mod background;
 pub mod body;
 pub mod cli;
 pub mod config;
+pub mod credentials;
 pub mod crypto;
 pub mod domain;
 pub mod error;
+pub mod lifecycle;
 pub mod linked;
 pub mod oauth;
+pub mod proxy;
 pub mod routes;
 pub mod spotify;
 pub mod startup;

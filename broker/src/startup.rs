@@ -10,19 +10,18 @@ use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use tracing_actix_web::TracingLogger;
 
-use crate::api::{AcceptedTokens, CacheSettings, Proxy, ProxySettings, ResponseCache};
+use crate::background::Background;
 use crate::config::Settings;
-use crate::domain::UnixTime;
-use crate::linked::{CHANGE_POLL, LinkedAccounts, LinkedSettings};
+use crate::credentials::AcceptedTokens;
+use crate::lifecycle::{Lifecycle, ReplicaMemory};
+use crate::linked::{LinkedAccounts, LinkedSettings, RefreshTasks, TokenMemory};
+use crate::proxy::{CacheSettings, Cooldown, Fetched, Proxy, ProxySettings, ResponseCache};
 use crate::spotify::WebApi;
 use crate::spotify::{SpotifyAccounts, http_client};
 use crate::state::AppState;
 use crate::store::{PoolSettings, Store};
 use crate::telemetry::RequestSpan;
 use crate::{admin, api, oauth, routes};
-
-/// How often expired pending authorizations, codes and tokens are purged.
-const PURGE_INTERVAL: Duration = Duration::from_secs(300);
 
 /// Whether `build` applies pending migrations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,7 +35,11 @@ pub struct Application {
     port: u16,
     server: Server,
     store: Store,
-    proxy: Arc<Proxy>,
+    lifecycle: Arc<Lifecycle>,
+    cooldown: Arc<Cooldown>,
+    refreshes: RefreshTasks,
+    /// How long shutdown waits for refreshes under way (a lease's length).
+    refresh_drain: Duration,
 }
 
 impl Application {
@@ -52,32 +55,52 @@ impl Application {
         let port = bound.port();
         let http = http_client(Duration::from_millis(settings.spotify.timeout_ms))
             .context("building the spotify http client")?;
+        // A token call may take most of the refresh lease: giving up earlier could drop an answer in
+        // which Spotify already rotated the refresh token.
+        let refresh_lease =
+            Duration::from_secs(u64::try_from(settings.spotify.refresh_lease_s).unwrap_or(1));
+        let token_http =
+            http_client(refresh_lease).context("building the spotify accounts http client")?;
         let spotify_accounts = SpotifyAccounts::new(
             &settings.spotify,
             &settings.spotify_callback_url(bound),
-            http.clone(),
+            token_http,
         )
         .context("spotify urls")?;
+        let memory = Arc::new(TokenMemory::new(settings.cache.max_links));
+        let cache: Arc<ResponseCache<Fetched>> = Arc::new(ResponseCache::new(CacheSettings {
+            max_entries: settings.cache.max_entries,
+            max_bytes: settings.cache.max_bytes,
+        }));
+        let memories: Vec<Arc<dyn ReplicaMemory>> = vec![memory.clone(), cache.clone()];
+        let lifecycle = Arc::new(Lifecycle::new(store.clone(), memories));
+        let refreshes = RefreshTasks::on_current_runtime();
         let linked = Arc::new(LinkedAccounts::new(
-            store.clone(),
+            Arc::clone(&lifecycle),
+            memory,
             spotify_accounts.clone(),
+            refreshes.clone(),
             LinkedSettings {
                 refresh_margin_s: settings.spotify.refresh_margin_s,
                 refresh_lease_s: settings.spotify.refresh_lease_s,
+                invalid_grant_confirm: Duration::from_millis(
+                    settings.spotify.invalid_grant_confirm_ms,
+                ),
+                relink_incident_threshold: settings.spotify.relink_incident_threshold,
                 max_cached_tokens: settings.cache.max_links,
             },
         ));
+        let cooldown = Arc::new(Cooldown::shared(store.clone()));
         let proxy = Arc::new(Proxy::new(
-            linked,
+            Arc::clone(&linked),
+            Arc::clone(&lifecycle),
             WebApi::new(
                 http.clone(),
                 &settings.spotify.api_url,
                 settings.proxy.max_retries,
             ),
-            ResponseCache::new(CacheSettings {
-                max_entries: settings.cache.max_entries,
-                max_bytes: settings.cache.max_bytes,
-            }),
+            cache,
+            Arc::clone(&cooldown),
             ProxySettings {
                 default_deadline: Duration::from_millis(settings.proxy.default_deadline_ms),
                 max_deadline: Duration::from_millis(settings.proxy.max_deadline_ms),
@@ -89,8 +112,10 @@ impl Application {
         let shutdown_timeout = settings.server.shutdown_timeout_s;
         let state = web::Data::new(Arc::new(AppState {
             store: store.clone(),
+            lifecycle: Arc::clone(&lifecycle),
+            linked,
+            proxy,
             spotify_accounts,
-            proxy: proxy.clone(),
             spotify_http: http,
             spotify_api_url: settings.spotify.api_url,
             alexa: settings.alexa,
@@ -118,7 +143,10 @@ impl Application {
             port,
             server,
             store,
-            proxy,
+            lifecycle,
+            cooldown,
+            refreshes,
+            refresh_drain: refresh_lease,
         })
     }
 
@@ -131,16 +159,15 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until SIGTERM/SIGINT, letting in-flight requests finish.
+    /// Serves until SIGTERM/SIGINT, letting in-flight requests finish, then waits for refreshes under
+    /// way to store what Spotify answered before the store closes.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let purge = tokio::spawn(purge_periodically(self.store.clone()));
-        let feed = tokio::spawn(follow_other_replicas(
-            self.store.clone(),
-            self.proxy.clone(),
-        ));
+        let background = Background::start(self.store.clone(), self.lifecycle, self.cooldown);
         let result = self.server.await;
-        purge.abort();
-        feed.abort();
+        if !self.refreshes.drain(self.refresh_drain).await {
+            tracing::warn!("a spotify refresh was still running at shutdown");
+        }
+        background.stop();
         self.store.close().await;
         result
     }
@@ -154,80 +181,4 @@ pub fn open_store(settings: &Settings) -> anyhow::Result<Store> {
         acquire_timeout: Duration::from_secs(settings.database.acquire_timeout_s),
     };
     Ok(Store::connect_lazy(&settings.database_url(), &pool, keys)?)
-}
-
-async fn purge_periodically(store: Store) {
-    let mut ticker = tokio::time::interval(PURGE_INTERVAL);
-    loop {
-        ticker.tick().await;
-        match store.purge_expired(UnixTime::now()).await {
-            Ok(0) => {}
-            Ok(removed) => tracing::info!(removed, "purged expired authorizations and tokens"),
-            Err(err) => tracing::warn!(error = ?err, "purging expired rows failed"),
-        }
-    }
-}
-
-/// How far the change feed looks back past the newest change it saw: covers writes in the same second and
-/// replicas whose clocks disagree by a few seconds.
-const CLOCK_SKEW_S: i64 = 5;
-
-/// Drops what this replica holds in memory about links that changed elsewhere (refreshed, relinked,
-/// revoked), and adopts a rate-limit pause another replica recorded, within about [`CHANGE_POLL`].
-async fn follow_other_replicas(store: Store, proxy: Arc<Proxy>) {
-    let mut since = UnixTime::now().plus_secs(-CLOCK_SKEW_S);
-    let mut ticker = tokio::time::interval(CHANGE_POLL);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticker.tick().await;
-        match apply_link_changes(&store, &proxy, since).await {
-            Ok(Some(newest)) => since = since.max(newest.plus_secs(-CLOCK_SKEW_S)),
-            Ok(None) => {}
-            Err(err) => tracing::debug!(error = ?err, "reading link changes failed"),
-        }
-        match store.rate_limit_pause_until().await {
-            Ok(Some(until_ms)) => proxy
-                .cooldown()
-                .extend_to(u64::try_from(until_ms).unwrap_or(0)),
-            Ok(None) => {}
-            Err(err) => tracing::debug!(error = ?err, "reading the rate-limit pause failed"),
-        }
-    }
-}
-
-/// Links read per query of the change feed.
-const CHANGE_PAGE: i64 = 500;
-
-/// Reads every link changed since `since`, page by page, and drops what memory holds about each: its
-/// broker tokens always (a token may have been revoked), its state when the stored version is newer.
-/// Returns the newest change time seen.
-async fn apply_link_changes(
-    store: &Store,
-    proxy: &Proxy,
-    since: UnixTime,
-) -> Result<Option<UnixTime>, crate::store::StoreError> {
-    let mut cursor = (since, String::new());
-    let mut newest = None;
-    loop {
-        let page = store
-            .links_changed_after(cursor.0, &cursor.1, CHANGE_PAGE)
-            .await?;
-        for change in &page {
-            proxy.linked().forget_tokens(change.link_id).await;
-            if proxy
-                .linked()
-                .on_changed(&change.link_id, change.token_version)
-                .await
-            {
-                proxy.forget_link(&change.link_id).await;
-            }
-            newest = newest.max(Some(change.updated_at));
-        }
-        match page.last() {
-            Some(last) if page.len() as i64 == CHANGE_PAGE => {
-                cursor = (last.updated_at, last.link_id.to_string());
-            }
-            _ => return Ok(newest),
-        }
-    }
 }

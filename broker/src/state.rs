@@ -1,9 +1,12 @@
-//! What every request handler shares: configuration, the store and the Spotify client.
+//! What every request handler shares: configuration, the store, the link owner and the Spotify client.
 
 use std::sync::Arc;
 
-use crate::api::{AcceptedTokens, Proxy};
 use crate::config::{AlexaSettings, OAuthSettings};
+use crate::credentials::AcceptedTokens;
+use crate::lifecycle::Lifecycle;
+use crate::linked::LinkedAccounts;
+use crate::proxy::Proxy;
 use crate::spotify::SpotifyAccounts;
 use crate::store::Store;
 
@@ -11,8 +14,11 @@ use crate::store::Store;
 #[derive(Debug)]
 pub struct AppState {
     pub store: Store,
-    pub spotify_accounts: SpotifyAccounts,
+    /// Every change to a link goes through here.
+    pub lifecycle: Arc<Lifecycle>,
+    pub linked: Arc<LinkedAccounts>,
     pub proxy: Arc<Proxy>,
+    pub spotify_accounts: SpotifyAccounts,
     pub spotify_http: reqwest::Client,
     pub spotify_api_url: url::Url,
     pub alexa: AlexaSettings,

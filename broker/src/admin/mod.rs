@@ -1,4 +1,5 @@
-//! The operators' API behind `auth.admin_tokens`: inspect and revoke links (metadata only, never tokens).
+//! The operators' API behind `auth.admin_tokens`: inspect, revoke and restore links (metadata only,
+//! never tokens). Changes go through the link owner, like every other change.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
@@ -6,6 +7,7 @@ use serde::Deserialize;
 use crate::domain::LinkId;
 use crate::error::ApiError;
 use crate::state::SharedState;
+use crate::store::{Actor, Restoration, Revocation};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -13,17 +15,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/links", web::get().to(list))
             .route("/links/{link_id}", web::get().to(show))
             .route("/links/{link_id}", web::delete().to(revoke))
+            .route("/links/{link_id}/restore", web::post().to(restore))
             .default_service(web::to(crate::routes::not_found)),
     );
 }
 
 fn require_admin(request: &HttpRequest, state: &SharedState) -> Result<(), ApiError> {
-    let presented = crate::api::bearer_value(request).ok_or(ApiError::ServiceUnauthorized)?;
-    if state.admin_tokens.accepts(presented) {
-        Ok(())
-    } else {
-        Err(ApiError::ServiceUnauthorized)
-    }
+    crate::credentials::require_admin(request, &state.admin_tokens)
 }
 
 fn link_id(raw: &str) -> Result<LinkId, ApiError> {
@@ -72,10 +70,26 @@ async fn revoke(
 ) -> Result<HttpResponse, ApiError> {
     require_admin(&request, &state)?;
     let link_id = link_id(&path)?;
-    if !state.proxy.linked().revoke(&link_id, "admin").await? {
-        return Err(ApiError::NotFound);
+    match state.lifecycle.revoke(&link_id, Actor::Admin).await? {
+        Revocation::Revoked | Revocation::AlreadyRevoked => Ok(HttpResponse::NoContent().finish()),
+        Revocation::NotFound => Err(ApiError::NotFound),
     }
-    state.proxy.forget_link(&link_id).await;
-    tracing::info!(link_id = %link_id, "link revoked by an operator");
-    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Puts a link marked relink-required back into service, when its Spotify tokens are still kept (after
+/// an upstream incident refused good tokens).
+async fn restore(
+    request: HttpRequest,
+    path: web::Path<String>,
+    state: SharedState,
+) -> Result<HttpResponse, ApiError> {
+    require_admin(&request, &state)?;
+    let link_id = link_id(&path)?;
+    match state.lifecycle.restore(&link_id, Actor::Admin).await? {
+        Restoration::Restored => Ok(HttpResponse::NoContent().finish()),
+        Restoration::NotRestorable => Err(ApiError::Conflict(
+            "only a link marked relink_required whose tokens are kept can be restored",
+        )),
+        Restoration::NotFound => Err(ApiError::NotFound),
+    }
 }

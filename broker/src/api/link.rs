@@ -4,8 +4,8 @@
 use actix_web::{HttpRequest, HttpResponse};
 use serde::Serialize;
 
-use super::credentials;
-use crate::domain::LinkId;
+use crate::credentials;
+use crate::domain::{BrokerAccessToken, LinkId};
 use crate::error::ApiError;
 use crate::state::SharedState;
 use crate::store::LinkStatus;
@@ -24,9 +24,12 @@ struct LinkStatusBody {
 
 pub async fn status(request: HttpRequest, state: SharedState) -> Result<HttpResponse, ApiError> {
     credentials::require_service(&request, &state.service_tokens)?;
-    let linked = state.proxy.linked();
-    let link_id = linked.authenticate(&credentials::bearer(&request)?).await?;
-    let link = linked.link(&link_id).await?;
+    let user = credentials::alexa_user(&request)?;
+    let link_id = state
+        .linked
+        .authenticate(&credentials::bearer(&request)?, user.as_ref())
+        .await?;
+    let link = state.linked.link(&link_id).await?;
     if link.summary.status == LinkStatus::Revoked {
         return Err(ApiError::RelinkRequired("link revoked"));
     }
@@ -45,12 +48,28 @@ pub async fn status(request: HttpRequest, state: SharedState) -> Result<HttpResp
         }))
 }
 
+/// The user disabled the skill: revoke the link found by the token Alexa still had (live or expired) or
+/// else by the Alexa user bound to it. 204 whether or not there was anything to revoke; `unavailable`
+/// (503) when the store cannot be reached, so that Alexa delivers the event again.
 pub async fn revoke(request: HttpRequest, state: SharedState) -> Result<HttpResponse, ApiError> {
     credentials::require_service(&request, &state.service_tokens)?;
-    let linked = state.proxy.linked();
-    let link_id = linked.authenticate(&credentials::bearer(&request)?).await?;
-    linked.revoke(&link_id, "user").await?;
-    state.proxy.forget_link(&link_id).await;
-    tracing::info!(link_id = %link_id, "link revoked by the user");
+    let user = credentials::alexa_user(&request)?;
+    let token =
+        credentials::bearer_value(&request).and_then(|raw| BrokerAccessToken::parse(raw).ok());
+    if token.is_none() && user.is_none() {
+        return Err(ApiError::BadRequest(
+            "send the user's linked token or X-Alexa-User-Id".to_owned(),
+        ));
+    }
+    match state
+        .lifecycle
+        .revoke_for_alexa_user(token.as_ref(), user.as_ref())
+        .await?
+    {
+        Some(link_id) => {
+            tracing::info!(link_id = %link_id, "link revoked: the user disabled the skill")
+        }
+        None => tracing::info!("the user disabled the skill; no link to revoke"),
+    }
     Ok(HttpResponse::NoContent().finish())
 }

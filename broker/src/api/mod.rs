@@ -1,18 +1,9 @@
-//! The internal API the skill calls: Spotify through the broker, and the user's link status.
+//! The internal API the skill calls: Spotify through the broker, and the user's link status. Handlers
+//! only parse, call the domain and render.
 
-mod allowlist;
-mod cache;
-mod cooldown;
-mod credentials;
 mod deadline;
 mod link;
 mod proxy;
-
-pub use allowlist::{Endpoint, Freshness};
-pub use cache::{CacheSettings, ResponseCache};
-pub use cooldown::Cooldown;
-pub use credentials::{AcceptedTokens, bearer_value};
-pub use proxy::{Proxy, ProxySettings};
 
 use actix_web::web;
 

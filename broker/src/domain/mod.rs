@@ -1,5 +1,6 @@
 //! Validated domain values: past the route layer no raw string travels where one of these belongs.
 
+mod alexa_user_id;
 mod client_id;
 mod key_id;
 mod link_id;
@@ -9,6 +10,7 @@ mod secret_token;
 mod spotify_user_id;
 mod time;
 
+pub use alexa_user_id::AlexaUserId;
 pub use client_id::ClientId;
 pub use key_id::KeyId;
 pub use link_id::LinkId;

@@ -1,26 +1,25 @@
-//! Linked accounts at request time: which link a broker token belongs to, the link's current Spotify
-//! tokens, and keeping both fresh without a database round trip per request.
+//! Linked accounts at request time: which link a broker token belongs to (binding the Alexa user who
+//! presents it), the link's current Spotify tokens, and keeping both fresh without a database round trip
+//! per request.
 
+mod memory;
 mod refresh;
+
+pub use memory::TokenMemory;
+pub use refresh::RefreshTasks;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use moka::future::Cache;
+use moka::sync::Cache;
 
-use crate::domain::{BrokerAccessToken, LinkId, TokenHash, UnixTime};
+use crate::domain::{AlexaUserId, BrokerAccessToken, LinkId, UnixTime};
 use crate::error::ApiError;
+use crate::lifecycle::Lifecycle;
 use crate::spotify::SpotifyAccounts;
 use crate::store::{Link, LinkStatus, Store};
 
-/// How long a token → link resolution is trusted before the store is asked again. Revocations on this
-/// replica drop entries at once; those on other replicas arrive through the change feed (any change to a
-/// link row drops that link's tokens).
-const TOKEN_TTL: Duration = Duration::from_secs(60);
-/// How long a link's state (and opened tokens) is kept in memory.
-const LINK_TTL: Duration = Duration::from_secs(60);
-/// How often the change feed asks the store which links changed.
-pub const CHANGE_POLL: Duration = Duration::from_millis(500);
+use memory::TokenEntry;
 
 /// Tuning for [`LinkedAccounts`].
 #[derive(Debug, Clone)]
@@ -29,28 +28,23 @@ pub struct LinkedSettings {
     pub refresh_margin_s: i64,
     /// How long one replica may hold a link's refresh lease.
     pub refresh_lease_s: i64,
+    /// How long to wait before asking Spotify again after an `invalid_grant`, to confirm it.
+    pub invalid_grant_confirm: Duration,
+    /// This many links refused within a minute is an upstream incident: no more are marked.
+    pub relink_incident_threshold: i64,
     pub max_cached_tokens: u64,
 }
 
-#[derive(Debug, Clone)]
-struct TokenEntry {
-    link_id: LinkId,
-    expires_at: UnixTime,
-    /// When the store was asked: a revocation of the link at or after this instant voids the entry.
-    looked_up_at: Instant,
-}
-
-/// Request-time access to links, with in-memory caches in front of the store.
+/// Request-time access to links, with [`TokenMemory`] in front of the store.
 pub struct LinkedAccounts {
     store: Store,
+    lifecycle: Arc<Lifecycle>,
+    memory: Arc<TokenMemory>,
     accounts: SpotifyAccounts,
     settings: LinkedSettings,
+    refreshes: RefreshTasks,
     /// This process's identity as a refresh-lease owner.
     replica_id: String,
-    tokens: Cache<TokenHash, TokenEntry>,
-    /// Per link, when its cached tokens were last voided; kept as long as a token entry can live.
-    token_revocations: Cache<LinkId, Instant>,
-    links: Cache<LinkId, Arc<Link>>,
     refresh_locks: Cache<LinkId, Arc<tokio::sync::Mutex<()>>>,
 }
 
@@ -63,49 +57,51 @@ impl std::fmt::Debug for LinkedAccounts {
 }
 
 impl LinkedAccounts {
-    pub fn new(store: Store, accounts: SpotifyAccounts, settings: LinkedSettings) -> Self {
+    pub fn new(
+        lifecycle: Arc<Lifecycle>,
+        memory: Arc<TokenMemory>,
+        accounts: SpotifyAccounts,
+        refreshes: RefreshTasks,
+        settings: LinkedSettings,
+    ) -> Self {
         Self {
-            tokens: Cache::builder()
-                .max_capacity(settings.max_cached_tokens)
-                .time_to_live(TOKEN_TTL)
-                .build(),
-            token_revocations: Cache::builder().time_to_live(TOKEN_TTL).build(),
-            links: Cache::builder()
-                .max_capacity(settings.max_cached_tokens)
-                .time_to_live(LINK_TTL)
-                .build(),
+            store: lifecycle.store().clone(),
             refresh_locks: Cache::builder()
                 .max_capacity(settings.max_cached_tokens)
                 .time_to_idle(Duration::from_secs(300))
                 .build(),
             replica_id: uuid::Uuid::new_v4().to_string(),
-            store,
+            lifecycle,
+            memory,
             accounts,
+            refreshes,
             settings,
         }
     }
 
-    pub fn store(&self) -> &Store {
-        &self.store
+    /// The link a broker access token belongs to; `relink_required` for anything not live. When Alexa's
+    /// user id comes along, it is bound to the link (written once, then remembered).
+    pub async fn authenticate(
+        &self,
+        token: &BrokerAccessToken,
+        user: Option<&AlexaUserId>,
+    ) -> Result<LinkId, ApiError> {
+        let link_id = self.resolve(token).await?;
+        if let Some(user) = user {
+            self.bind(user, link_id).await;
+        }
+        Ok(link_id)
     }
 
-    /// The link a broker access token belongs to; `relink_required` for anything not live.
-    pub async fn authenticate(&self, token: &BrokerAccessToken) -> Result<LinkId, ApiError> {
+    async fn resolve(&self, token: &BrokerAccessToken) -> Result<LinkId, ApiError> {
         let hash = token.hash();
         let now = UnixTime::now();
-        if let Some(entry) = self.tokens.get(&hash).await {
-            let revoked_since = self
-                .token_revocations
-                .get(&entry.link_id)
-                .await
-                .is_some_and(|revoked_at| revoked_at >= entry.looked_up_at);
-            if !revoked_since {
-                if entry.expires_at > now {
-                    return Ok(entry.link_id);
-                }
-                self.tokens.invalidate(&hash).await;
-                return Err(ApiError::RelinkRequired("broker token expired"));
+        if let Some(entry) = self.memory.token(&hash) {
+            if entry.expires_at > now {
+                return Ok(entry.link_id);
             }
+            self.memory.forget_token(&hash);
+            return Err(ApiError::RelinkRequired("broker token expired"));
         }
         let looked_up_at = Instant::now();
         let (link_id, expires_at) = self
@@ -113,13 +109,33 @@ impl LinkedAccounts {
             .find_access_token(&hash, now)
             .await?
             .ok_or(ApiError::RelinkRequired("unknown or revoked broker token"))?;
-        let entry = TokenEntry {
-            link_id,
-            expires_at,
-            looked_up_at,
-        };
-        self.tokens.insert(hash, entry).await;
+        self.memory.remember_token(
+            hash,
+            TokenEntry {
+                link_id,
+                expires_at,
+                looked_up_at,
+            },
+        );
         Ok(link_id)
+    }
+
+    /// Binds an Alexa user to a link in the store, once; a failure only delays the binding.
+    async fn bind(&self, user: &AlexaUserId, link_id: LinkId) {
+        let user_hash = user.hash();
+        if self.memory.is_bound(&user_hash, link_id) {
+            return;
+        }
+        match self
+            .store
+            .bind_alexa_user(&user_hash, &link_id, UnixTime::now())
+            .await
+        {
+            Ok(()) => self.memory.remember_binding(user_hash, link_id),
+            Err(err) => {
+                tracing::warn!(link_id = %link_id, error = ?err, "could not bind the alexa user");
+            }
+        }
     }
 
     /// The link, from memory when possible; `relink_required` unless it is active.
@@ -129,7 +145,7 @@ impl LinkedAccounts {
 
     /// The link in any state, from memory when possible.
     pub async fn link(&self, link_id: &LinkId) -> Result<Arc<Link>, ApiError> {
-        if let Some(link) = self.links.get(link_id).await {
+        if let Some(link) = self.memory.link(link_id) {
             return Ok(link);
         }
         self.reload(link_id).await
@@ -143,41 +159,8 @@ impl LinkedAccounts {
                 .await?
                 .ok_or(ApiError::RelinkRequired("link no longer exists"))?,
         );
-        self.links.insert(*link_id, link.clone()).await;
+        self.memory.remember_link(Arc::clone(&link));
         Ok(link)
-    }
-
-    /// Revokes a link (crypto-shredding its Spotify tokens) and forgets it here at once.
-    pub async fn revoke(&self, link_id: &LinkId, actor: &str) -> Result<bool, ApiError> {
-        let revoked = self
-            .store
-            .revoke_link(link_id, actor, UnixTime::now())
-            .await?;
-        self.forget(link_id).await;
-        Ok(revoked)
-    }
-
-    /// Drops everything memory holds about a link.
-    pub async fn forget(&self, link_id: &LinkId) {
-        self.links.invalidate(link_id).await;
-        self.forget_tokens(*link_id).await;
-    }
-
-    /// Voids the broker tokens of a link resolved from memory so far, so their next use asks the store
-    /// (after a token or grant revocation). O(1): entries are checked against this mark when read.
-    pub async fn forget_tokens(&self, link_id: LinkId) {
-        self.token_revocations.insert(link_id, Instant::now()).await;
-    }
-
-    /// Drops a link's state if memory holds an older version than `token_version`. Returns whether it did.
-    pub async fn on_changed(&self, link_id: &LinkId, token_version: i64) -> bool {
-        match self.links.get(link_id).await {
-            Some(link) if link.token_version < token_version => {
-                self.forget(link_id).await;
-                true
-            }
-            _ => false,
-        }
     }
 }
 

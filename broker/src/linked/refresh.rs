@@ -1,21 +1,66 @@
 //! Getting a usable Spotify access token for a link: refreshed shortly before expiry, once per link at a
 //! time in this process (a per-link mutex) and across replicas (a lease on the link row), with a rotated
-//! refresh token stored before the new access token is used.
+//! refresh token stored before the new access token is used and never dropped: the refresh runs on the
+//! main runtime as a tracked task that shutdown waits for, its token call may use the whole lease, and a
+//! failed store write is retried until the lease ends.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
+use tokio::runtime::Handle;
 use tokio::time::Instant;
+use tokio_util::task::TaskTracker;
 
 use super::{LinkedAccounts, require_active};
 use crate::domain::{LinkId, UnixTime};
 use crate::error::ApiError;
+use crate::lifecycle::Lifecycle;
 use crate::spotify::{AccountsError, SpotifyAccounts};
-use crate::store::{Link, RefreshLease, RefreshedTokens, Store, StoreError};
+use crate::store::{Link, RefreshLease, RefreshedTokens, StoreError};
 
 /// How often a replica waiting on another's refresh looks at the store.
 const LEASE_POLL: Duration = Duration::from_millis(50);
+/// Time kept back from the lease for storing the answer of the token call.
+const STORE_RESERVE: Duration = Duration::from_secs(2);
+/// Pause between attempts to store refreshed tokens while the store fails.
+const STORE_RETRY: Duration = Duration::from_millis(200);
+/// The window in which many refused links count as one upstream incident.
+const INCIDENT_WINDOW_S: i64 = 60;
+
+/// Refreshes in progress: spawned on the main runtime (not on a request worker's, which stops with the
+/// server) and tracked, so that shutdown waits for each to store what Spotify answered.
+#[derive(Debug, Clone)]
+pub struct RefreshTasks {
+    runtime: Handle,
+    tracker: TaskTracker,
+}
+
+impl RefreshTasks {
+    /// Uses the runtime this is called on.
+    pub fn on_current_runtime() -> Self {
+        Self {
+            runtime: Handle::current(),
+            tracker: TaskTracker::new(),
+        }
+    }
+
+    fn spawn<F>(&self, task: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.tracker.spawn_on(task, &self.runtime)
+    }
+
+    /// Takes no new refreshes and waits up to `limit` for those under way. Returns whether all finished.
+    pub async fn drain(&self, limit: Duration) -> bool {
+        self.tracker.close();
+        tokio::time::timeout(limit, self.tracker.wait())
+            .await
+            .is_ok()
+    }
+}
 
 impl LinkedAccounts {
     /// A Spotify access token for the link that is good for at least the refresh margin. `rejected` is a
@@ -33,14 +78,13 @@ impl LinkedAccounts {
         }
         let lock = self
             .refresh_locks
-            .get_with(*link_id, async { Arc::new(tokio::sync::Mutex::new(())) })
-            .await;
-        let _guard = tokio::time::timeout_at(deadline, lock.lock())
-            .await
-            .map_err(|_| ApiError::UpstreamUnavailable)?;
+            .get_with(*link_id, || Arc::new(tokio::sync::Mutex::new(())));
+        let Ok(_guard) = tokio::time::timeout_at(deadline, lock.lock()).await else {
+            // Someone here is refreshing and our time is up: a token that has not expired still works.
+            return self.fallback(&link, rejected, ApiError::UpstreamUnavailable);
+        };
         // Whoever held the lock before us may have refreshed already.
-        let link = self.reload(link_id).await?;
-        let link = require_active(link)?;
+        let link = require_active(self.reload(link_id).await?)?;
         if let Some(token) = self.usable(&link, rejected) {
             return Ok(token);
         }
@@ -52,9 +96,7 @@ impl LinkedAccounts {
         let tokens = link.tokens.as_ref()?;
         let fresh =
             tokens.access_expires_at > UnixTime::now().plus_secs(self.settings.refresh_margin_s);
-        let is_rejected =
-            rejected.is_some_and(|bad| bad.expose_secret() == tokens.access_token.expose_secret());
-        (fresh && !is_rejected).then(|| tokens.access_token.clone())
+        (fresh && !is_rejected(link, rejected)).then(|| tokens.access_token.clone())
     }
 
     async fn refresh_across_replicas(
@@ -77,11 +119,13 @@ impl LinkedAccounts {
                 )
                 .await?;
             if let Some(lease) = lease {
-                return self.refresh_with_lease(&link, lease, deadline).await;
+                return self
+                    .refresh_with_lease(&link, lease, deadline, rejected)
+                    .await;
             }
             // Another replica is refreshing (or just did): wait for a newer version, within the deadline.
             if Instant::now() + LEASE_POLL >= deadline {
-                return self.fallback(&link, ApiError::UpstreamUnavailable);
+                return self.fallback(&link, rejected, ApiError::UpstreamUnavailable);
             }
             tokio::time::sleep(LEASE_POLL).await;
             link = require_active(self.reload(&link_id).await?)?;
@@ -91,25 +135,31 @@ impl LinkedAccounts {
         }
     }
 
-    /// Runs the refresh on its own task, so that it finishes and is stored even when the caller's
-    /// deadline passes first: a refresh whose answer were dropped could lose a rotated refresh token.
+    /// Runs the refresh as a tracked task, so that it finishes and is stored even when the caller's
+    /// deadline passes first or the server shuts down: a dropped answer could lose a rotated refresh token.
     async fn refresh_with_lease(
         &self,
         link: &Link,
         lease: RefreshLease,
         deadline: Instant,
+        rejected: Option<&SecretString>,
     ) -> Result<SecretString, ApiError> {
         let Some(tokens) = &link.tokens else {
             return Err(ApiError::RelinkRequired("link has no tokens"));
         };
         tracing::info!("refreshing spotify access token");
-        let task = tokio::spawn(refresh_and_store(
-            self.store.clone(),
-            self.accounts.clone(),
+        let lease_ends = Instant::now()
+            + Duration::from_secs(u64::try_from(self.settings.refresh_lease_s).unwrap_or(1));
+        let refresh = Refresh {
+            lifecycle: Arc::clone(&self.lifecycle),
+            accounts: self.accounts.clone(),
             lease,
-            tokens.refresh_token.clone(),
-            Duration::from_secs(u64::try_from(self.settings.refresh_lease_s / 2).unwrap_or(1)),
-        ));
+            refresh_token: tokens.refresh_token.clone(),
+            lease_ends,
+            confirm_pause: self.settings.invalid_grant_confirm,
+            incident_threshold: self.settings.relink_incident_threshold,
+        };
+        let task = self.refreshes.spawn(refresh.run());
         let link_id = link.summary.link_id;
         let outcome = match tokio::time::timeout_at(deadline, task).await {
             Ok(Ok(outcome)) => outcome?,
@@ -129,24 +179,36 @@ impl LinkedAccounts {
                 self.usable(&current, None)
                     .ok_or(ApiError::UpstreamUnavailable)
             }
-            RefreshOutcome::Revoked => {
-                self.forget(&link_id).await;
-                Err(ApiError::RelinkRequired(
-                    "spotify refused the refresh token",
-                ))
-            }
-            RefreshOutcome::Failed(failure) => self.fallback(link, failure),
+            RefreshOutcome::Revoked => Err(ApiError::RelinkRequired(
+                "spotify refused the refresh token",
+            )),
+            RefreshOutcome::Failed(failure) => self.fallback(link, rejected, failure),
         }
     }
 
-    /// When a refresh cannot happen now, a token that has not actually expired is still worth using.
-    fn fallback(&self, link: &Link, failure: ApiError) -> Result<SecretString, ApiError> {
+    /// When a refresh cannot happen now, a token that has not actually expired (and that Spotify did not
+    /// just refuse) is still worth using.
+    fn fallback(
+        &self,
+        link: &Link,
+        rejected: Option<&SecretString>,
+        failure: ApiError,
+    ) -> Result<SecretString, ApiError> {
         match &link.tokens {
-            Some(tokens) if tokens.access_expires_at > UnixTime::now() => {
+            Some(tokens)
+                if tokens.access_expires_at > UnixTime::now() && !is_rejected(link, rejected) =>
+            {
                 Ok(tokens.access_token.clone())
             }
             _ => Err(failure),
         }
+    }
+}
+
+fn is_rejected(link: &Link, rejected: Option<&SecretString>) -> bool {
+    match (&link.tokens, rejected) {
+        (Some(tokens), Some(bad)) => bad.expose_secret() == tokens.access_token.expose_secret(),
+        _ => false,
     }
 }
 
@@ -158,55 +220,125 @@ enum RefreshOutcome {
     /// Someone else changed the link's tokens meanwhile (the lease was lost, or a sibling rotated the
     /// refresh token): read them again.
     Superseded,
-    /// Spotify refused the refresh token; the link is marked as needing relink (its row is kept).
+    /// Spotify refused the refresh token twice; the link is marked as needing relink (its row is kept).
     Revoked,
-    /// A transient failure; the lease was given back.
+    /// A transient failure (or an upstream incident); the lease was given back.
     Failed(ApiError),
 }
 
-/// One refresh under a lease: ask Spotify, then store the answer (a rotated refresh token included)
-/// before anyone uses it, or mark the link, or give the lease back.
-async fn refresh_and_store(
-    store: Store,
+/// One refresh under a lease, owned by its task.
+struct Refresh {
+    lifecycle: Arc<Lifecycle>,
     accounts: SpotifyAccounts,
     lease: RefreshLease,
     refresh_token: SecretString,
-    timeout: Duration,
-) -> Result<RefreshOutcome, StoreError> {
-    match accounts.refresh(&refresh_token, timeout).await {
-        Ok(grant) => {
-            let refreshed = RefreshedTokens {
-                access_token: grant.access_token,
-                access_expires_at: grant.access_expires_at,
-                refresh_token: grant.refresh_token,
-            };
-            if store
-                .store_refreshed_tokens(&lease, &refreshed, UnixTime::now())
-                .await?
+    lease_ends: Instant,
+    confirm_pause: Duration,
+    incident_threshold: i64,
+}
+
+impl Refresh {
+    /// Asks Spotify (twice before believing an `invalid_grant`), then stores the answer (a rotated
+    /// refresh token included) before anyone uses it, or marks the link, or gives the lease back.
+    async fn run(self) -> Result<RefreshOutcome, StoreError> {
+        let mut confirmed = false;
+        loop {
+            let budget = self
+                .lease_ends
+                .saturating_duration_since(Instant::now())
+                .saturating_sub(STORE_RESERVE);
+            match self.accounts.refresh(&self.refresh_token, budget).await {
+                Ok(grant) => {
+                    let refreshed = RefreshedTokens {
+                        access_token: grant.access_token,
+                        access_expires_at: grant.access_expires_at,
+                        refresh_token: grant.refresh_token,
+                    };
+                    return self.store(refreshed).await;
+                }
+                Err(AccountsError::InvalidGrant) if !confirmed => {
+                    // Spotify has refused good tokens during incidents: ask once more before believing it.
+                    tracing::info!(link_id = %self.lease.link_id, "spotify refused the refresh token; confirming");
+                    confirmed = true;
+                    tokio::time::sleep(self.confirm_pause).await;
+                }
+                Err(AccountsError::InvalidGrant) => return self.refused().await,
+                Err(err) => {
+                    tracing::warn!(link_id = %self.lease.link_id, error = %err, "spotify token refresh failed");
+                    self.store_release().await?;
+                    return Ok(RefreshOutcome::Failed(match err {
+                        AccountsError::RateLimited => ApiError::RateLimited { retry_after_s: 1 },
+                        _ => ApiError::UpstreamUnavailable,
+                    }));
+                }
+            }
+        }
+    }
+
+    /// Stores refreshed tokens, retrying while the store fails and the lease lasts.
+    async fn store(&self, refreshed: RefreshedTokens) -> Result<RefreshOutcome, StoreError> {
+        let store = self.lifecycle.store();
+        loop {
+            match store
+                .store_refreshed_tokens(&self.lease, &refreshed, UnixTime::now())
+                .await
             {
-                Ok(RefreshOutcome::Stored(refreshed.access_token))
-            } else {
-                Ok(RefreshOutcome::Superseded)
+                Ok(true) => {
+                    self.lifecycle.tokens_refreshed(self.lease.link_id);
+                    return Ok(RefreshOutcome::Stored(refreshed.access_token));
+                }
+                Ok(false) => return Ok(RefreshOutcome::Superseded),
+                Err(err) if Instant::now() + STORE_RETRY < self.lease_ends => {
+                    tracing::warn!(link_id = %self.lease.link_id, error = ?err, "storing refreshed tokens failed; retrying");
+                    tokio::time::sleep(STORE_RETRY).await;
+                }
+                Err(err) => {
+                    tracing::error!(link_id = %self.lease.link_id, error = ?err, "refreshed tokens could not be stored before the lease ended");
+                    return Err(err);
+                }
             }
         }
-        Err(AccountsError::InvalidGrant) => {
-            // A sibling may have rotated the refresh token under us (after our lease expired): only
-            // tokens still at the lease's version are marked.
-            if store.mark_relink_required(&lease, UnixTime::now()).await? {
-                tracing::warn!(link_id = %lease.link_id, "spotify refused the refresh token; link needs relinking");
-                Ok(RefreshOutcome::Revoked)
-            } else {
-                store.release_refresh_lease(&lease).await?;
-                Ok(RefreshOutcome::Superseded)
-            }
+    }
+
+    /// Spotify refused the refresh token twice: the link needs relinking, unless so many links were
+    /// refused within a minute that Spotify itself is more likely at fault.
+    async fn refused(&self) -> Result<RefreshOutcome, StoreError> {
+        let store = self.lifecycle.store();
+        let now = UnixTime::now();
+        let reason = "spotify answered invalid_grant to the refresh token";
+        let recent = store
+            .relink_marks_since(now.plus_secs(-INCIDENT_WINDOW_S))
+            .await?;
+        if recent >= self.incident_threshold {
+            tracing::error!(
+                link_id = %self.lease.link_id,
+                refused_in_last_minute = recent,
+                "spotify refused refresh tokens of many links at once; treating it as an upstream incident and not marking this link"
+            );
+            store
+                .record_held_back_refusal(&self.lease.link_id, reason, now)
+                .await?;
+            self.store_release().await?;
+            return Ok(RefreshOutcome::Failed(ApiError::UpstreamUnavailable));
         }
-        Err(err) => {
-            tracing::warn!(link_id = %lease.link_id, error = %err, "spotify token refresh failed");
-            store.release_refresh_lease(&lease).await?;
-            Ok(RefreshOutcome::Failed(match err {
-                AccountsError::RateLimited => ApiError::RateLimited { retry_after_s: 1 },
-                _ => ApiError::UpstreamUnavailable,
-            }))
+        // A sibling may have rotated the refresh token under us (after our lease expired): only tokens
+        // still at the lease's version are marked.
+        if self
+            .lifecycle
+            .mark_relink_required(&self.lease, reason)
+            .await?
+        {
+            Ok(RefreshOutcome::Revoked)
+        } else {
+            self.store_release().await?;
+            Ok(RefreshOutcome::Superseded)
         }
+    }
+
+    async fn store_release(&self) -> Result<(), StoreError> {
+        self.lifecycle
+            .store()
+            .release_refresh_lease(&self.lease)
+            .await
     }
 }

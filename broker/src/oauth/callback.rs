@@ -147,11 +147,7 @@ async fn complete(
             refresh_token,
         },
     };
-    let link_id = state
-        .store
-        .upsert_link(&link, now)
-        .await
-        .map_err(unavailable)?;
+    let link_id = state.lifecycle.link(&link).await.map_err(unavailable)?;
     let alexa_code = AuthorizationCode::generate();
     let code_hash: TokenHash = alexa_code.hash();
     let record = NewAuthorizationCode {

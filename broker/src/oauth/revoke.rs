@@ -25,7 +25,14 @@ pub async fn revoke(
         OAuthError::temporarily_unavailable()
     })?;
     if let Some(link_id) = revoked {
-        state.proxy.linked().forget_tokens(link_id).await;
+        state
+            .lifecycle
+            .broker_tokens_revoked(link_id)
+            .await
+            .map_err(|err| {
+                tracing::error!(error = ?err, "announcing a token revocation failed");
+                OAuthError::temporarily_unavailable()
+            })?;
         tracing::info!(link_id = %link_id, "token revoked by client");
     }
     let mut response = HttpResponse::Ok();

@@ -64,7 +64,11 @@ async fn authorization_code_grant(
     {
         CodeRedemption::Redeemed(redeemed) => redeemed,
         CodeRedemption::Replayed { link_id } => {
-            state.proxy.linked().forget_tokens(link_id).await;
+            state
+                .lifecycle
+                .broker_tokens_revoked(link_id)
+                .await
+                .map_err(store_failed)?;
             tracing::warn!(link_id = %link_id, "authorization code replayed; tokens issued from it are revoked");
             return Err(OAuthError::invalid_grant(
                 "the authorization code was already used",

@@ -4,12 +4,10 @@ use secrecy::{ExposeSecret, SecretString};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Store, StoreError};
+use super::sealed::SealedField;
+use super::{ChangeKind, Store, StoreError};
 use crate::crypto::FieldAad;
-use crate::domain::{LinkId, SpotifyUserId, UnixTime};
-
-const REFRESH_FIELD: &str = "spotify_refresh_token";
-const ACCESS_FIELD: &str = "spotify_access_token";
+use crate::domain::{LinkId, SpotifyUserId, TokenHash, UnixTime};
 
 /// Where a link stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -40,6 +38,50 @@ impl LinkStatus {
             _ => Err(StoreError::Corrupt("unknown link status")),
         }
     }
+}
+
+/// Who changed a link, as the audit trail records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Actor {
+    /// An operator through the admin API.
+    Admin,
+    /// An operator through the `broker` command line.
+    Cli,
+    /// The user: linking, or disabling the skill.
+    User,
+    /// An OAuth client through RFC 7009 revocation.
+    OAuthClient,
+    /// The broker itself (Spotify refused a refresh token).
+    Broker,
+}
+
+impl Actor {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::Cli => "cli",
+            Self::User => "user",
+            Self::OAuthClient => "oauth_client",
+            Self::Broker => "broker",
+        }
+    }
+}
+
+/// What a revoke found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revocation {
+    Revoked,
+    AlreadyRevoked,
+    NotFound,
+}
+
+/// What a restore found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Restoration {
+    Restored,
+    /// The link is active, revoked, or has no tokens left.
+    NotRestorable,
+    NotFound,
 }
 
 /// A user's Spotify tokens, opened.
@@ -93,8 +135,8 @@ fn serialize_time<S: serde::Serializer>(v: &UnixTime, s: S) -> Result<S::Ok, S::
 const SUMMARY_COLUMNS: &str =
     "link_id, spotify_user_id, display_name, status, scopes, authorized_at, updated_at";
 
-fn aad(link_id: &LinkId, field: &str) -> FieldAad {
-    FieldAad::new("link", &link_id.to_string(), field)
+fn aad(link_id: &LinkId, field: SealedField) -> FieldAad {
+    field.of_link(link_id)
 }
 
 fn summary_from_row(row: &AnyRow) -> Result<LinkSummary, StoreError> {
@@ -117,7 +159,11 @@ impl Store {
     /// Stores a new link, or replaces the tokens of the existing link of the same Spotify account
     /// (keeping its id) in one statement, so a reader never sees half of an update.
     #[tracing::instrument(skip_all, fields(spotify_user_id = %link.spotify_user_id))]
-    pub async fn upsert_link(&self, link: &NewLink, now: UnixTime) -> Result<LinkId, StoreError> {
+    pub async fn upsert_link(
+        &self,
+        link: &NewLink,
+        now: UnixTime,
+    ) -> Result<(LinkId, ChangeKind), StoreError> {
         // Two attempts: a concurrent first link of the same account makes the insert find a row.
         for _ in 0..2 {
             let existing: Option<String> =
@@ -134,12 +180,13 @@ impl Store {
             };
             let refresh = self.keys().seal(
                 link.tokens.refresh_token.expose_secret(),
-                &aad(&link_id, REFRESH_FIELD),
+                &aad(&link_id, SealedField::SpotifyRefreshToken),
             )?;
             let access = self.keys().seal(
                 link.tokens.access_token.expose_secret(),
-                &aad(&link_id, ACCESS_FIELD),
+                &aad(&link_id, SealedField::SpotifyAccessToken),
             )?;
+            let mut tx = self.pool().begin().await?;
             let written = if fresh {
                 sqlx::query(
                     "insert into link (link_id, spotify_user_id, display_name, status, scopes,
@@ -166,11 +213,20 @@ impl Store {
             .bind(access)
             .bind(link.tokens.access_expires_at.as_secs())
             .bind(now.as_secs())
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await?
             .rows_affected();
             if written == 1 {
-                return Ok(link_id);
+                let kind = if fresh {
+                    ChangeKind::Linked
+                } else {
+                    ChangeKind::Relinked
+                };
+                self.record_change(&mut tx, &link_id, kind, now).await?;
+                self.record_audit(&mut tx, &link_id, kind.as_str(), Actor::User, None, now)
+                    .await?;
+                tx.commit().await?;
+                return Ok((link_id, kind));
             }
         }
         Err(StoreError::Corrupt(
@@ -223,8 +279,12 @@ impl Store {
         let expires: Option<i64> = row.try_get("spotify_access_expires_at")?;
         let tokens = match (refresh, access) {
             (Some(refresh), Some(access)) => Some(SpotifyTokens {
-                refresh_token: self.keys().open(&refresh, &aad(link_id, REFRESH_FIELD))?,
-                access_token: self.keys().open(&access, &aad(link_id, ACCESS_FIELD))?,
+                refresh_token: self
+                    .keys()
+                    .open(&refresh, &aad(link_id, SealedField::SpotifyRefreshToken))?,
+                access_token: self
+                    .keys()
+                    .open(&access, &aad(link_id, SealedField::SpotifyAccessToken))?,
                 access_expires_at: UnixTime::from_secs(expires.unwrap_or_default()),
             }),
             _ => None,
@@ -237,14 +297,15 @@ impl Store {
     }
 
     /// Destroys a link's Spotify tokens (crypto-shredding), revokes its broker tokens and unused codes,
-    /// and records who did it. Returns whether the link existed.
-    #[tracing::instrument(skip_all, fields(link_id = %link_id, actor = actor))]
+    /// forgets which Alexa users used it, and records who did it. A second revoke changes and records
+    /// nothing. Takes the link row's lock first, like every other writer of a link.
+    #[tracing::instrument(skip_all, fields(link_id = %link_id, actor = actor.as_str()))]
     pub async fn revoke_link(
         &self,
         link_id: &LinkId,
-        actor: &str,
+        actor: Actor,
         now: UnixTime,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Revocation, StoreError> {
         let id = link_id.to_string();
         let mut tx = self.pool().begin().await?;
         let updated = sqlx::query(
@@ -252,7 +313,7 @@ impl Store {
                  spotify_access_token = null, spotify_access_expires_at = null,
                  token_version = token_version + 1, refresh_lease_owner = null,
                  refresh_lease_until = null, updated_at = $2
-             where link_id = $1",
+             where link_id = $1 and status <> 'revoked'",
         )
         .bind(&id)
         .bind(now.as_secs())
@@ -260,7 +321,16 @@ impl Store {
         .await?
         .rows_affected();
         if updated == 0 {
-            return Ok(false);
+            let exists: Option<String> =
+                sqlx::query_scalar("select link_id from link where link_id = $1")
+                    .bind(&id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            return Ok(if exists.is_some() {
+                Revocation::AlreadyRevoked
+            } else {
+                Revocation::NotFound
+            });
         }
         sqlx::query(
             "update broker_token set revoked_at = $2 where link_id = $1 and revoked_at is null",
@@ -273,10 +343,107 @@ impl Store {
             .bind(&id)
             .execute(&mut *tx)
             .await?;
-        self.record_audit(&mut tx, link_id, "revoke", actor, now)
+        sqlx::query("delete from link_alexa_user where link_id = $1")
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+        self.record_change(&mut tx, link_id, ChangeKind::Revoked, now)
+            .await?;
+        self.record_audit(&mut tx, link_id, "revoked", actor, None, now)
             .await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(Revocation::Revoked)
+    }
+
+    /// Puts a link marked relink-required whose Spotify tokens are kept back into service.
+    #[tracing::instrument(skip_all, fields(link_id = %link_id, actor = actor.as_str()))]
+    pub async fn restore_link(
+        &self,
+        link_id: &LinkId,
+        actor: Actor,
+        now: UnixTime,
+    ) -> Result<Restoration, StoreError> {
+        let id = link_id.to_string();
+        let mut tx = self.pool().begin().await?;
+        let updated = sqlx::query(
+            "update link set status = 'active', token_version = token_version + 1,
+                 refresh_lease_owner = null, refresh_lease_until = null, updated_at = $2
+             where link_id = $1 and status = 'relink_required'
+               and spotify_refresh_token is not null",
+        )
+        .bind(&id)
+        .bind(now.as_secs())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if updated == 0 {
+            let status: Option<String> =
+                sqlx::query_scalar("select status from link where link_id = $1")
+                    .bind(&id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            return Ok(match status {
+                Some(_) => Restoration::NotRestorable,
+                None => Restoration::NotFound,
+            });
+        }
+        self.record_change(&mut tx, link_id, ChangeKind::Restored, now)
+            .await?;
+        self.record_audit(&mut tx, link_id, "restored", actor, None, now)
+            .await?;
+        tx.commit().await?;
+        Ok(Restoration::Restored)
+    }
+
+    /// Remembers (as a hash) that an Alexa user uses a link; a user moves with their latest link.
+    pub async fn bind_alexa_user(
+        &self,
+        user_hash: &TokenHash,
+        link_id: &LinkId,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "insert into link_alexa_user (alexa_user_hash, link_id, bound_at) values ($1, $2, $3)
+             on conflict (alexa_user_hash) do update set link_id = excluded.link_id,
+                 bound_at = excluded.bound_at",
+        )
+        .bind(user_hash.as_str())
+        .bind(link_id.to_string())
+        .bind(now.as_secs())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The link an Alexa user was last seen using.
+    pub async fn link_of_alexa_user(
+        &self,
+        user_hash: &TokenHash,
+    ) -> Result<Option<LinkId>, StoreError> {
+        let raw: Option<String> =
+            sqlx::query_scalar("select link_id from link_alexa_user where alexa_user_hash = $1")
+                .bind(user_hash.as_str())
+                .fetch_optional(self.pool())
+                .await?;
+        raw.map(|raw| LinkId::parse(&raw).map_err(|_| StoreError::Corrupt("link_id")))
+            .transpose()
+    }
+
+    /// The link behind a broker access token that was never revoked, expired or not (Alexa sends the
+    /// last token it had when the user disables the skill).
+    pub async fn link_of_unrevoked_access_token(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<LinkId>, StoreError> {
+        let raw: Option<String> = sqlx::query_scalar(
+            "select link_id from broker_token
+             where token_hash = $1 and kind = 'access' and revoked_at is null",
+        )
+        .bind(hash.as_str())
+        .fetch_optional(self.pool())
+        .await?;
+        raw.map(|raw| LinkId::parse(&raw).map_err(|_| StoreError::Corrupt("link_id")))
+            .transpose()
     }
 
     /// Re-seals every stored Spotify token that is not under the active key. Rows changed concurrently
@@ -313,8 +480,10 @@ impl Store {
                     let plain = self.keys().open(sealed, &aad)?;
                     Ok(self.keys().seal(plain.expose_secret(), &aad)?)
                 };
-                let refresh = reseal(&refresh, REFRESH_FIELD)?;
-                let access = access.map(|a| reseal(&a, ACCESS_FIELD)).transpose()?;
+                let refresh = reseal(&refresh, SealedField::SpotifyRefreshToken)?;
+                let access = access
+                    .map(|a| reseal(&a, SealedField::SpotifyAccessToken))
+                    .transpose()?;
                 rewrapped += sqlx::query(
                     "update link set spotify_refresh_token = $3, spotify_access_token = $4
                      where link_id = $1 and token_version = $2",
@@ -334,61 +503,23 @@ impl Store {
         &self,
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         link_id: &LinkId,
-        action: &str,
-        actor: &str,
+        kind: &str,
+        actor: Actor,
+        reason: Option<&str>,
         now: UnixTime,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "insert into audit_event (audit_event_id, link_id, action, actor, created_at)
-             values ($1, $2, $3, $4, $5)",
+            "insert into audit_event (audit_event_id, link_id, action, actor, reason, created_at)
+             values ($1, $2, $3, $4, $5, $6)",
         )
         .bind(uuid::Uuid::new_v4().to_string())
         .bind(link_id.to_string())
-        .bind(action)
-        .bind(actor)
+        .bind(kind)
+        .bind(actor.as_str())
+        .bind(reason)
         .bind(now.as_secs())
         .execute(&mut **tx)
         .await?;
         Ok(())
-    }
-}
-
-/// A link that changed, as seen by the change feed.
-#[derive(Debug, Clone)]
-pub struct LinkChange {
-    pub link_id: LinkId,
-    pub token_version: i64,
-    pub updated_at: UnixTime,
-}
-
-impl Store {
-    /// Up to `limit` links whose row changed (refreshed, relinked, revoked, a token revoked) after the
-    /// cursor `(updated_at, link_id)`, in that order; start with `(since, "")` and page on.
-    pub async fn links_changed_after(
-        &self,
-        updated_at: UnixTime,
-        link_id: &str,
-        limit: i64,
-    ) -> Result<Vec<LinkChange>, StoreError> {
-        let rows = sqlx::query(
-            "select link_id, token_version, updated_at from link
-             where updated_at > $1 or (updated_at = $1 and link_id > $2)
-             order by updated_at, link_id limit $3",
-        )
-        .bind(updated_at.as_secs())
-        .bind(link_id)
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(LinkChange {
-                    link_id: LinkId::parse(&row.try_get::<String, _>("link_id")?)
-                        .map_err(|_| StoreError::Corrupt("link_id"))?,
-                    token_version: row.try_get("token_version")?,
-                    updated_at: UnixTime::from_secs(row.try_get("updated_at")?),
-                })
-            })
-            .collect()
     }
 }

@@ -3,10 +3,12 @@
 //! One set of queries serves both backends through sqlx's `Any` driver: timestamps are integer seconds,
 //! identifiers and hashes are text, sealed tokens are bytes, and placeholders are `$n` (which SQLite accepts).
 
+mod changes;
 mod links;
 mod oauth;
 mod pause;
 mod refresh;
+mod sealed;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -18,7 +20,10 @@ use sqlx::{AnyPool, Executor};
 
 use crate::crypto::{CipherError, KeyRing};
 
-pub use links::{Link, LinkChange, LinkStatus, LinkSummary, NewLink, SpotifyTokens};
+pub use changes::{ChangeKind, ChangeListener, LinkChange};
+pub use links::{
+    Actor, Link, LinkStatus, LinkSummary, NewLink, Restoration, Revocation, SpotifyTokens,
+};
 pub use oauth::{
     CodeRedemption, IssuedTokens, NewAuthorizationCode, PendingAuthorization, RedeemedCode,
     RefreshTokenRecord,
@@ -81,6 +86,10 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     keys: Arc<KeyRing>,
+    /// The Postgres URL, kept for the change listener's own connection.
+    listen_url: Option<SecretString>,
+    /// This process, as the origin of the changes it records.
+    process_id: Arc<str>,
 }
 
 impl std::fmt::Debug for Store {
@@ -127,6 +136,8 @@ impl Store {
             pool: pool_options.connect_lazy_with(options),
             backend,
             keys,
+            listen_url: (backend == Backend::Postgres).then(|| SecretString::from(url)),
+            process_id: Arc::from(uuid::Uuid::new_v4().to_string()),
         })
     }
 
@@ -158,6 +169,14 @@ impl Store {
 
     pub(crate) fn keys(&self) -> &KeyRing {
         &self.keys
+    }
+
+    fn process_id(&self) -> &str {
+        &self.process_id
+    }
+
+    fn listen_url(&self) -> Option<&SecretString> {
+        self.listen_url.as_ref()
     }
 
     pub(crate) fn pool(&self) -> &AnyPool {

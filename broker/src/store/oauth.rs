@@ -4,6 +4,7 @@
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::Row;
 
+use super::sealed::SealedField;
 use super::{Store, StoreError};
 use crate::crypto::FieldAad;
 use crate::domain::{
@@ -77,11 +78,7 @@ pub struct RefreshTokenRecord {
 }
 
 fn verifier_aad(state_hash: &TokenHash) -> FieldAad {
-    FieldAad::new(
-        "pending_authorization",
-        state_hash.as_str(),
-        "spotify_code_verifier",
-    )
+    SealedField::SpotifyCodeVerifier.of_pending(state_hash)
 }
 
 fn parse_link_id(raw: &str) -> Result<LinkId, StoreError> {

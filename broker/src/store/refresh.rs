@@ -3,8 +3,8 @@
 
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{Store, StoreError};
-use crate::crypto::FieldAad;
+use super::sealed::SealedField;
+use super::{Actor, ChangeKind, Store, StoreError};
 use crate::domain::{LinkId, UnixTime};
 
 /// A refresh lease held by one process on one link.
@@ -67,7 +67,7 @@ impl Store {
         let id = lease.link_id.to_string();
         let access = self.keys().seal(
             tokens.access_token.expose_secret(),
-            &FieldAad::new("link", &id, "spotify_access_token"),
+            &SealedField::SpotifyAccessToken.of_link(&lease.link_id),
         )?;
         let refresh = tokens
             .refresh_token
@@ -75,10 +75,11 @@ impl Store {
             .map(|token| {
                 self.keys().seal(
                     token.expose_secret(),
-                    &FieldAad::new("link", &id, "spotify_refresh_token"),
+                    &SealedField::SpotifyRefreshToken.of_link(&lease.link_id),
                 )
             })
             .transpose()?;
+        let mut tx = self.pool().begin().await?;
         let written = sqlx::query(
             "update link set spotify_access_token = $4, spotify_access_expires_at = $5,
                  spotify_refresh_token = coalesce($6, spotify_refresh_token),
@@ -94,10 +95,16 @@ impl Store {
         .bind(tokens.access_expires_at.as_secs())
         .bind(refresh)
         .bind(now.as_secs())
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?
         .rows_affected();
-        Ok(written == 1)
+        if written != 1 {
+            return Ok(false);
+        }
+        self.record_change(&mut tx, &lease.link_id, ChangeKind::TokensRefreshed, now)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Gives a lease back without writing tokens (the refresh failed transiently).
@@ -118,8 +125,10 @@ impl Store {
     pub async fn mark_relink_required(
         &self,
         lease: &RefreshLease,
+        reason: &str,
         now: UnixTime,
     ) -> Result<bool, StoreError> {
+        let mut tx = self.pool().begin().await?;
         let marked = sqlx::query(
             "update link set status = 'relink_required', refresh_lease_owner = null,
                  refresh_lease_until = null, updated_at = $4
@@ -130,9 +139,55 @@ impl Store {
         .bind(&lease.owner)
         .bind(lease.token_version)
         .bind(now.as_secs())
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?
         .rows_affected();
-        Ok(marked == 1)
+        if marked != 1 {
+            return Ok(false);
+        }
+        self.record_change(&mut tx, &lease.link_id, ChangeKind::RelinkRequired, now)
+            .await?;
+        self.record_audit(
+            &mut tx,
+            &lease.link_id,
+            "relink_required",
+            Actor::Broker,
+            Some(reason),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// How many links were marked relink-required since `since`: many at once is an upstream incident.
+    pub async fn relink_marks_since(&self, since: UnixTime) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "select count(*) from link_change where kind = 'relink_required' and created_at >= $1",
+        )
+        .bind(since.as_secs())
+        .fetch_one(self.pool())
+        .await?)
+    }
+
+    /// Records that a link's refusal was held back as part of an upstream incident.
+    pub async fn record_held_back_refusal(
+        &self,
+        link_id: &LinkId,
+        reason: &str,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        self.record_audit(
+            &mut tx,
+            link_id,
+            "relink_held_back",
+            Actor::Broker,
+            Some(reason),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 }

@@ -217,7 +217,11 @@ async fn invalid_grant_requires_relink_and_stops_calling_spotify(backend: Backen
         .await
         .expect_error(401, "relink_required");
     let counters = client.counters().await.unwrap();
-    assert_eq!(counters.token_calls("refresh_token"), 1, "{counters:?}");
+    assert_eq!(
+        counters.token_calls("refresh_token"),
+        2,
+        "one refusal is confirmed once more before the link is marked: {counters:?}"
+    );
 
     // The link is marked, its row (and tokens) kept.
     let stored = broker.store.link(&link_id).await.unwrap().unwrap();

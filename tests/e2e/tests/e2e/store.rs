@@ -6,8 +6,8 @@ use broker::domain::{
     OAuthState, RedirectUri, SpotifyUserId, TokenHash, UnixTime,
 };
 use broker::store::{
-    CodeRedemption, IssuedTokens, LinkStatus, NewAuthorizationCode, NewLink, PendingAuthorization,
-    RefreshedTokens, SpotifyTokens, Store,
+    Actor, ChangeKind, CodeRedemption, IssuedTokens, LinkStatus, NewAuthorizationCode, NewLink,
+    PendingAuthorization, RefreshedTokens, Restoration, Revocation, SpotifyTokens, Store,
 };
 use e2e::{ALEXA_REDIRECT_URI, Backend, TestDatabase, open_store, test_key_ring};
 use secrecy::{ExposeSecret, SecretString};
@@ -76,7 +76,8 @@ async fn upsert_creates_then_relink_replaces_tokens_and_keeps_the_id(backend: Ba
     let id = store
         .upsert_link(&new_link("u1", "a1", "r1", now), now)
         .await
-        .unwrap();
+        .unwrap()
+        .0;
     let first = store.link(&id).await.unwrap().unwrap();
     assert_eq!(first.summary.status, LinkStatus::Active);
     assert_eq!(first.summary.spotify_user_id.as_str(), "u1");
@@ -89,7 +90,8 @@ async fn upsert_creates_then_relink_replaces_tokens_and_keeps_the_id(backend: Ba
     let again = store
         .upsert_link(&new_link("u1", "a2", "r2", later), later)
         .await
-        .unwrap();
+        .unwrap()
+        .0;
     assert_eq!(again, id);
     let second = store.link(&id).await.unwrap().unwrap();
     let tokens = second.tokens.unwrap();
@@ -101,7 +103,8 @@ async fn upsert_creates_then_relink_replaces_tokens_and_keeps_the_id(backend: Ba
     let other = store
         .upsert_link(&new_link("u2", "b1", "s1", now), now)
         .await
-        .unwrap();
+        .unwrap()
+        .0;
     assert_ne!(other, id);
     let all = store.list_links(None, 10).await.unwrap();
     assert_eq!(all.len(), 2);
@@ -143,14 +146,20 @@ async fn relink_after_relink_required_makes_the_link_active(backend: Backend) {
     let id = store
         .upsert_link(&new_link("u1", "a1", "r1", now), now)
         .await
-        .unwrap();
+        .unwrap()
+        .0;
     let version = store.link(&id).await.unwrap().unwrap().token_version;
     let lease = store
         .try_acquire_refresh_lease(&id, "replica-a", version, 15, now)
         .await
         .unwrap()
         .unwrap();
-    assert!(store.mark_relink_required(&lease, now).await.unwrap());
+    assert!(
+        store
+            .mark_relink_required(&lease, "test refusal", now)
+            .await
+            .unwrap()
+    );
     let marked = store.link(&id).await.unwrap().unwrap();
     assert_eq!(marked.summary.status, LinkStatus::RelinkRequired);
     assert!(
@@ -174,7 +183,8 @@ async fn refresh_lease_is_exclusive_and_guards_writes(backend: Backend) {
     let id = store
         .upsert_link(&new_link("u1", "a1", "r1", now), now)
         .await
-        .unwrap();
+        .unwrap()
+        .0;
     let version = store.link(&id).await.unwrap().unwrap().token_version;
     let lease = store
         .try_acquire_refresh_lease(&id, "a", version, 15, now)
@@ -322,7 +332,8 @@ async fn codes_are_single_use_and_replay_revokes_the_grant(backend: Backend) {
     let id = store
         .upsert_link(&new_link("u1", "a1", "r1", now), now)
         .await
-        .unwrap();
+        .unwrap()
+        .0;
     let (code, record) = code_for(id, now.plus_secs(300));
     store.insert_authorization_code(&record, now).await.unwrap();
 
@@ -419,7 +430,8 @@ async fn tokens_rotate_with_a_grace_period_and_expire(backend: Backend) {
     let id = store
         .upsert_link(&new_link("u1", "a1", "r1", now), now)
         .await
-        .unwrap();
+        .unwrap()
+        .0;
     let (first, access1, refresh1) = pair(id, "g", now);
     store.issue_tokens(&first, None, now).await.unwrap();
     let record = store
@@ -546,13 +558,17 @@ async fn revoke_link_shreds_tokens_and_records_an_audit_event(backend: Backend) 
     let id = store
         .upsert_link(&new_link("u1", "a1", "r1", now), now)
         .await
-        .unwrap();
+        .unwrap()
+        .0;
     let (issued, access, refresh) = pair(id, "g", now);
     store.issue_tokens(&issued, None, now).await.unwrap();
     let (code, record) = code_for(id, now.plus_secs(300));
     store.insert_authorization_code(&record, now).await.unwrap();
 
-    assert!(store.revoke_link(&id, "operator", now).await.unwrap());
+    assert_eq!(
+        store.revoke_link(&id, Actor::Admin, now).await.unwrap(),
+        Revocation::Revoked
+    );
     let link = store.link(&id).await.unwrap().unwrap();
     assert_eq!(link.summary.status, LinkStatus::Revoked);
     assert!(link.tokens.is_none(), "the spotify tokens are destroyed");
@@ -593,13 +609,31 @@ async fn revoke_link_shreds_tokens_and_records_an_audit_event(backend: Backend) 
             .fetch_all(&pool)
             .await
             .unwrap();
-    assert_eq!(events, vec![("revoke".to_owned(), "operator".to_owned())]);
+    assert_eq!(
+        events,
+        vec![
+            ("linked".to_owned(), "user".to_owned()),
+            ("revoked".to_owned(), "admin".to_owned())
+        ]
+    );
+    assert_eq!(
+        store.revoke_link(&id, Actor::Admin, now).await.unwrap(),
+        Revocation::AlreadyRevoked,
+        "a second revoke changes nothing"
+    );
+    let events: i64 = sqlx::query_scalar("select count(*) from audit_event where link_id = $1")
+        .bind(id.to_string())
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(events, 2, "and records nothing new");
 
-    assert!(
-        !store
-            .revoke_link(&LinkId::generate(), "operator", now)
+    assert_eq!(
+        store
+            .revoke_link(&LinkId::generate(), Actor::Admin, now)
             .await
-            .unwrap()
+            .unwrap(),
+        Revocation::NotFound
     );
     // Re-sealing skips shredded rows.
     assert_eq!(store.rewrap_tokens().await.unwrap(), 0);
@@ -607,7 +641,8 @@ async fn revoke_link_shreds_tokens_and_records_an_audit_event(backend: Backend) 
     let again = store
         .upsert_link(&new_link("u1", "a9", "r9", now), now)
         .await
-        .unwrap();
+        .unwrap()
+        .0;
     assert_eq!(again, id);
     let link = store.link(&id).await.unwrap().unwrap();
     assert_eq!(link.summary.status, LinkStatus::Active);
@@ -620,7 +655,8 @@ async fn purge_removes_only_what_expired(backend: Backend) {
     let id = store
         .upsert_link(&new_link("u1", "a1", "r1", now), now)
         .await
-        .unwrap();
+        .unwrap()
+        .0;
     let pending = |expires_at: UnixTime| {
         let state = OAuthState::generate();
         (
@@ -709,50 +745,128 @@ async fn purge_removes_only_what_expired(backend: Backend) {
     assert_eq!(store.purge_expired(now).await.unwrap(), 0);
 }
 
-async fn change_feed_lists_changed_links(backend: Backend) {
+async fn change_feed_lists_every_change_in_order(backend: Backend) {
     let Fixture { store, db: _db } = fixture(backend).await;
     let now = UnixTime::now();
+    let start = store.latest_change_id().await.unwrap();
     let a = store
         .upsert_link(&new_link("u1", "a1", "r1", now), now)
         .await
-        .unwrap();
-    let later = now.plus_secs(100);
+        .unwrap()
+        .0;
+    // A writer whose clock runs far behind still shows up after the earlier change.
+    let behind = now.plus_secs(-3600);
     let b = store
-        .upsert_link(&new_link("u2", "a2", "r2", later), later)
+        .upsert_link(&new_link("u2", "a2", "r2", behind), behind)
         .await
-        .unwrap();
-    let changed = store
-        .links_changed_after(now.plus_secs(50), "", 100)
-        .await
-        .unwrap();
-    assert_eq!(
-        changed.iter().map(|c| c.link_id).collect::<Vec<_>>(),
-        vec![b]
-    );
+        .unwrap()
+        .0;
+    store.revoke_link(&a, Actor::User, now).await.unwrap();
     store
-        .revoke_link(&a, "user", later.plus_secs(1))
+        .announce_change(&b, ChangeKind::PlayerChanged, now)
         .await
         .unwrap();
-    let changed = store
-        .links_changed_after(later.plus_secs(1), "", 100)
-        .await
-        .unwrap();
-    assert_eq!(changed.len(), 1);
-    assert_eq!(changed[0].link_id, a);
-    assert!(changed[0].token_version > 0);
+    let changes = store.changes_after(start, 100).await.unwrap();
+    let seen: Vec<(LinkId, ChangeKind)> = changes.iter().map(|c| (c.link_id, c.kind)).collect();
+    assert_eq!(
+        seen,
+        vec![
+            (a, ChangeKind::Linked),
+            (b, ChangeKind::Linked),
+            (a, ChangeKind::Revoked),
+            (b, ChangeKind::PlayerChanged),
+        ]
+    );
+    assert!(changes.windows(2).all(|w| w[0].change_id < w[1].change_id));
+    // Paging continues after the last id read.
+    let first = store.changes_after(start, 1).await.unwrap();
+    let rest = store.changes_after(first[0].change_id, 10).await.unwrap();
+    assert_eq!(rest.len(), 3);
+    assert_eq!(
+        store.latest_change_id().await.unwrap(),
+        changes[3].change_id
+    );
+}
 
-    // Paging: a cursor past a row continues after it, in (updated_at, link_id) order.
-    let all = store
-        .links_changed_after(now.plus_secs(-1), "", 1)
+async fn restore_brings_back_only_a_marked_link_with_its_tokens(backend: Backend) {
+    let Fixture { store, db: _db } = fixture(backend).await;
+    let now = UnixTime::now();
+    let id = store
+        .upsert_link(&new_link("u1", "a1", "r1", now), now)
         .await
-        .unwrap();
-    assert_eq!(all.len(), 1);
-    let rest = store
-        .links_changed_after(all[0].updated_at, &all[0].link_id.to_string(), 10)
+        .unwrap()
+        .0;
+    assert_eq!(
+        store.restore_link(&id, Actor::Admin, now).await.unwrap(),
+        Restoration::NotRestorable,
+        "an active link has nothing to restore"
+    );
+    let version = store.link(&id).await.unwrap().unwrap().token_version;
+    let lease = store
+        .try_acquire_refresh_lease(&id, "replica-a", version, 15, now)
         .await
+        .unwrap()
         .unwrap();
-    assert_eq!(rest.len(), 1);
-    assert_ne!(rest[0].link_id, all[0].link_id);
+    assert!(
+        store
+            .mark_relink_required(&lease, "refused", now)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.restore_link(&id, Actor::Admin, now).await.unwrap(),
+        Restoration::Restored
+    );
+    let link = store.link(&id).await.unwrap().unwrap();
+    assert_eq!(link.summary.status, LinkStatus::Active);
+    assert_eq!(link.tokens.unwrap().refresh_token.expose_secret(), "r1");
+    store.revoke_link(&id, Actor::Admin, now).await.unwrap();
+    assert_eq!(
+        store.restore_link(&id, Actor::Admin, now).await.unwrap(),
+        Restoration::NotRestorable,
+        "a revoked link's tokens are gone"
+    );
+    assert_eq!(
+        store
+            .restore_link(&LinkId::generate(), Actor::Admin, now)
+            .await
+            .unwrap(),
+        Restoration::NotFound
+    );
+}
+
+async fn alexa_users_are_bound_to_their_link_until_it_is_revoked(backend: Backend) {
+    let Fixture { store, db: _db } = fixture(backend).await;
+    let now = UnixTime::now();
+    let id = store
+        .upsert_link(&new_link("u1", "a1", "r1", now), now)
+        .await
+        .unwrap()
+        .0;
+    let user = TokenHash::of("amzn1.ask.account.one");
+    assert_eq!(store.link_of_alexa_user(&user).await.unwrap(), None);
+    store.bind_alexa_user(&user, &id, now).await.unwrap();
+    store.bind_alexa_user(&user, &id, now).await.unwrap();
+    assert_eq!(store.link_of_alexa_user(&user).await.unwrap(), Some(id));
+    let (issued, access, _) = pair(id, "g", now);
+    store.issue_tokens(&issued, None, now).await.unwrap();
+    // An expired access token still names its link, until it is revoked.
+    assert_eq!(
+        store
+            .link_of_unrevoked_access_token(&TokenHash::of(&access))
+            .await
+            .unwrap(),
+        Some(id)
+    );
+    store.revoke_link(&id, Actor::User, now).await.unwrap();
+    assert_eq!(store.link_of_alexa_user(&user).await.unwrap(), None);
+    assert_eq!(
+        store
+            .link_of_unrevoked_access_token(&TokenHash::of(&access))
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 async fn unreadable_rows_are_errors_not_panics(backend: Backend) {
@@ -761,7 +875,8 @@ async fn unreadable_rows_are_errors_not_panics(backend: Backend) {
     let id = store
         .upsert_link(&new_link("u1", "a1", "r1", now), now)
         .await
-        .unwrap();
+        .unwrap()
+        .0;
     let pool = db.raw_pool().await;
     for garbage in [
         Vec::new(),
@@ -795,6 +910,8 @@ both_backends!(
     tokens_rotate_with_a_grace_period_and_expire,
     revoke_link_shreds_tokens_and_records_an_audit_event,
     purge_removes_only_what_expired,
-    change_feed_lists_changed_links,
+    change_feed_lists_every_change_in_order,
+    restore_brings_back_only_a_marked_link_with_its_tokens,
+    alexa_users_are_bound_to_their_link_until_it_is_revoked,
     unreadable_rows_are_errors_not_panics,
 );

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use actix_web::http::Method;
 
+use crate::config::Freshness;
+
 /// One allowlisted Spotify endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Endpoint {
@@ -28,15 +30,6 @@ pub struct CachePolicy {
     pub fresh: Duration,
     pub stale: Duration,
     pub revalidate: bool,
-}
-
-/// Fresh lifetimes per kind of endpoint, in seconds (`cache.fresh_s.*`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
-pub struct Freshness {
-    pub me: u64,
-    pub playlists: u64,
-    pub player: u64,
-    pub search: u64,
 }
 
 const fn policy(fresh_s: u64, stale_s: u64, revalidate: bool) -> CachePolicy {

@@ -1,4 +1,5 @@
-//! The two credentials on every internal call: the skill's `X-Service-Token` and the user's bearer token.
+//! Who is calling: the skill's `X-Service-Token`, an operator's admin token, the user's bearer token and
+//! Alexa's user id, each checked or parsed here and nowhere else.
 
 use actix_web::HttpRequest;
 use actix_web::http::header;
@@ -6,8 +7,10 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::domain::BrokerAccessToken;
+use crate::domain::{AlexaUserId, BrokerAccessToken};
 use crate::error::ApiError;
+
+const ALEXA_USER_HEADER: &str = "x-alexa-user-id";
 
 /// Accepted service or admin credentials, kept only as SHA-256 digests (computed once, at start) and
 /// compared in constant time.
@@ -59,6 +62,29 @@ pub fn bearer(request: &HttpRequest) -> Result<BrokerAccessToken, ApiError> {
         .ok_or(ApiError::RelinkRequired(
             "missing or malformed linked token",
         ))
+}
+
+/// Checks an operator's `Authorization: Bearer` admin token.
+pub fn require_admin(request: &HttpRequest, accepted: &AcceptedTokens) -> Result<(), ApiError> {
+    let presented = bearer_value(request).ok_or(ApiError::ServiceUnauthorized)?;
+    if accepted.accepts(presented) {
+        Ok(())
+    } else {
+        Err(ApiError::ServiceUnauthorized)
+    }
+}
+
+/// `X-Alexa-User-Id`, when present and well formed.
+pub fn alexa_user(request: &HttpRequest) -> Result<Option<AlexaUserId>, ApiError> {
+    match request.headers().get(ALEXA_USER_HEADER) {
+        None => Ok(None),
+        Some(value) => value
+            .to_str()
+            .ok()
+            .and_then(|raw| AlexaUserId::parse(raw).ok())
+            .map(Some)
+            .ok_or_else(|| ApiError::BadRequest("X-Alexa-User-Id is malformed".to_owned())),
+    }
 }
 
 /// The raw bearer credential, if any.

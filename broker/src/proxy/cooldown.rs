@@ -1,12 +1,18 @@
-//! The app-wide pause after Spotify answers 429: no request goes to Spotify until it ends.
+//! The app-wide pause after Spotify answers 429: no request goes to Spotify until it ends, on this
+//! replica at once and on the others once they adopt the pause recorded in the store.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::domain::UnixTime;
+use crate::store::Store;
 
 /// Until when Spotify must not be called, shared by every request of this process.
 #[derive(Debug, Default)]
 pub struct Cooldown {
     until_ms: AtomicU64,
+    /// Where the pause is recorded for the other replicas (none in unit tests).
+    store: Option<Store>,
 }
 
 fn now_ms() -> u64 {
@@ -16,7 +22,33 @@ fn now_ms() -> u64 {
 }
 
 impl Cooldown {
-    /// Starts (or extends) the pause.
+    /// A pause shared with the other replicas through `store`.
+    pub fn shared(store: Store) -> Self {
+        Self {
+            until_ms: AtomicU64::new(0),
+            store: Some(store),
+        }
+    }
+
+    /// Starts (or extends) the pause here and records it for the other replicas, in the background so
+    /// that the caller's answer does not wait on the database.
+    pub fn pause(&self, length: Duration) {
+        self.trip(length);
+        let Some(store) = self.store.clone() else {
+            return;
+        };
+        let until_ms = i64::try_from(self.until_ms()).unwrap_or(i64::MAX);
+        tokio::spawn(async move {
+            if let Err(err) = store
+                .record_rate_limit_pause(until_ms, UnixTime::now())
+                .await
+            {
+                tracing::warn!(error = ?err, "could not share the rate-limit pause");
+            }
+        });
+    }
+
+    /// Starts (or extends) the pause on this replica only.
     pub fn trip(&self, length: Duration) {
         let until = now_ms().saturating_add(u64::try_from(length.as_millis()).unwrap_or(u64::MAX));
         self.until_ms.fetch_max(until, Ordering::Relaxed);

@@ -1,0 +1,366 @@
+//! The response cache: per link and endpoint, bounded in entries and bytes, with stale entries kept for
+//! stale-if-error and stale-if-out-of-time, and identical concurrent misses coalesced into one fetch.
+//!
+//! Forgetting a link (or its player state) also voids every fetch that started before it: such a fetch
+//! still answers the callers who were waiting on it, but neither fills the cache nor takes new callers.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use actix_web::web::Bytes;
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared};
+use moka::sync::Cache;
+use tokio::time::Instant;
+
+use super::Endpoint;
+use crate::domain::LinkId;
+use crate::lifecycle::ReplicaMemory;
+use crate::store::ChangeKind;
+
+/// Bounds of the response cache.
+#[derive(Debug, Clone, Copy)]
+pub struct CacheSettings {
+    pub max_entries: u64,
+    pub max_bytes: u64,
+}
+
+/// One link's request, as the cache keys it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CacheKey {
+    pub link_id: LinkId,
+    pub endpoint: Endpoint,
+    pub path_and_query: String,
+}
+
+/// A stored Spotify answer.
+#[derive(Debug)]
+pub struct CachedAnswer {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub etag: Option<String>,
+    pub body: Bytes,
+    pub fresh_until: Instant,
+    pub stale_until: Instant,
+}
+
+impl CachedAnswer {
+    pub fn is_fresh(&self) -> bool {
+        Instant::now() < self.fresh_until
+    }
+
+    pub fn is_servable_stale(&self) -> bool {
+        Instant::now() < self.stale_until
+    }
+}
+
+/// The shared outcome of one coalesced fetch (`None` if the fetch task died).
+pub type Flight<T> = Shared<BoxFuture<'static, Option<T>>>;
+
+/// A ticket taken when a fetch starts: the cache accepts its answer only if nothing about the link was
+/// forgotten since.
+#[derive(Debug, Clone, Copy)]
+pub struct FetchTicket {
+    started: u64,
+}
+
+struct InFlight<T> {
+    id: u64,
+    flight: Flight<T>,
+}
+
+type Registry<T> = Arc<Mutex<HashMap<CacheKey, InFlight<T>>>>;
+
+/// How long a "forgotten at" mark is kept: longer than any fetch may run.
+const FORGET_MARK_TTL: Duration = Duration::from_secs(600);
+
+/// The cache and its in-flight fetches.
+pub struct ResponseCache<T: Clone + Send + Sync + 'static> {
+    entries: Cache<CacheKey, Arc<CachedAnswer>>,
+    in_flight: Registry<T>,
+    /// A logical clock: every fetch start and every forget takes the next value.
+    clock: AtomicU64,
+    /// Per link, the clock value of its last forget (everything) and of its last player-state forget.
+    link_forgotten: Cache<LinkId, u64>,
+    player_forgotten: Cache<LinkId, u64>,
+}
+
+impl<T: Clone + Send + Sync + 'static> std::fmt::Debug for ResponseCache<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseCache")
+            .field("entries", &self.entries.entry_count())
+            .finish()
+    }
+}
+
+/// Per-entry bookkeeping beyond the body, counted against the byte bound.
+const ENTRY_OVERHEAD: u64 = 256;
+
+fn lock<T>(registry: &Mutex<T>) -> MutexGuard<'_, T> {
+    match registry.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+/// Removes a flight from the registry when its task ends, however it ends (a panic included), unless a
+/// newer flight for the same key has replaced it.
+struct FlightGuard<T: Clone + Send + Sync + 'static> {
+    registry: Registry<T>,
+    key: CacheKey,
+    id: u64,
+}
+
+impl<T: Clone + Send + Sync + 'static> Drop for FlightGuard<T> {
+    fn drop(&mut self) {
+        let mut in_flight = lock(&self.registry);
+        if in_flight.get(&self.key).is_some_and(|f| f.id == self.id) {
+            in_flight.remove(&self.key);
+        }
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> ResponseCache<T> {
+    pub fn new(settings: CacheSettings) -> Self {
+        // Each entry weighs at least max_bytes / max_entries, so both bounds hold at once.
+        let floor = (settings.max_bytes / settings.max_entries.max(1)).max(1);
+        let entries = Cache::builder()
+            .max_capacity(settings.max_bytes)
+            .weigher(move |key: &CacheKey, answer: &Arc<CachedAnswer>| {
+                let size =
+                    answer.body.len() as u64 + key.path_and_query.len() as u64 + ENTRY_OVERHEAD;
+                u32::try_from(size.max(floor)).unwrap_or(u32::MAX)
+            })
+            .time_to_live(Duration::from_secs(86_400))
+            .support_invalidation_closures()
+            .build();
+        let marks = || {
+            Cache::builder()
+                .max_capacity(settings.max_entries)
+                .time_to_live(FORGET_MARK_TTL)
+                .build()
+        };
+        Self {
+            entries,
+            in_flight: Arc::default(),
+            clock: AtomicU64::new(1),
+            link_forgotten: marks(),
+            player_forgotten: marks(),
+        }
+    }
+
+    fn tick(&self) -> u64 {
+        self.clock.fetch_add(1, Ordering::AcqRel)
+    }
+
+    pub fn get(&self, key: &CacheKey) -> Option<Arc<CachedAnswer>> {
+        self.entries
+            .get(key)
+            .filter(|entry| entry.is_servable_stale())
+    }
+
+    /// Taken before a fetch starts; see [`ResponseCache::put`].
+    pub fn ticket(&self) -> FetchTicket {
+        FetchTicket {
+            started: self.tick(),
+        }
+    }
+
+    /// Stores an answer, unless the link (or, for player state, its player) was forgotten after the
+    /// fetch that produced it started. Returns whether it was stored.
+    pub fn put(&self, key: CacheKey, answer: Arc<CachedAnswer>, ticket: FetchTicket) -> bool {
+        if self.forgotten_since(&key, ticket) {
+            return false;
+        }
+        self.entries.insert(key.clone(), answer);
+        // A forget that ran while the entry was being inserted wins.
+        if self.forgotten_since(&key, ticket) {
+            self.entries.invalidate(&key);
+            return false;
+        }
+        true
+    }
+
+    fn forgotten_since(&self, key: &CacheKey, ticket: FetchTicket) -> bool {
+        let after = |marks: &Cache<LinkId, u64>| {
+            marks
+                .get(&key.link_id)
+                .is_some_and(|at| at > ticket.started)
+        };
+        after(&self.link_forgotten)
+            || (key.endpoint.is_player_state() && after(&self.player_forgotten))
+    }
+
+    /// Joins the fetch already under way for `key`, or starts `fetch` on its own task (so it finishes
+    /// and fills the cache even if every caller gives up waiting).
+    pub fn join_or_start<F>(&self, key: &CacheKey, fetch: F) -> Flight<T>
+    where
+        F: Future<Output = T> + Send + 'static,
+    {
+        let mut in_flight = lock(&self.in_flight);
+        if let Some(existing) = in_flight.get(key) {
+            return existing.flight.clone();
+        }
+        let id = self.tick();
+        let guard = FlightGuard {
+            registry: Arc::clone(&self.in_flight),
+            key: key.clone(),
+            id,
+        };
+        let task = tokio::spawn(async move {
+            let _guard = guard;
+            fetch.await
+        });
+        let flight: Flight<T> = async move { task.await.ok() }.boxed().shared();
+        in_flight.insert(
+            key.clone(),
+            InFlight {
+                id,
+                flight: flight.clone(),
+            },
+        );
+        flight
+    }
+
+    /// Drops every entry of a link and detaches its fetches under way (revocation, relink).
+    pub fn forget_link(&self, link_id: LinkId) {
+        let at = self.tick();
+        self.link_forgotten.insert(link_id, at);
+        lock(&self.in_flight).retain(|key, _| key.link_id != link_id);
+        if let Err(err) = self
+            .entries
+            .invalidate_entries_if(move |key, _| key.link_id == link_id)
+        {
+            tracing::warn!(error = %err, "could not drop cached answers");
+        }
+    }
+
+    /// Drops a link's cached player state and detaches its player fetches under way (after a player
+    /// command).
+    pub fn forget_player_state(&self, link_id: LinkId) {
+        let at = self.tick();
+        self.player_forgotten.insert(link_id, at);
+        lock(&self.in_flight)
+            .retain(|key, _| !(key.link_id == link_id && key.endpoint.is_player_state()));
+        let result = self.entries.invalidate_entries_if(move |key, _| {
+            key.link_id == link_id && key.endpoint.is_player_state()
+        });
+        if let Err(err) = result {
+            tracing::warn!(error = %err, "could not drop cached player state");
+        }
+    }
+
+    /// How many fetches are registered (tests and metrics).
+    pub fn fetches_in_flight(&self) -> usize {
+        lock(&self.in_flight).len()
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> ReplicaMemory for ResponseCache<T> {
+    fn forget(&self, link_id: LinkId, kind: ChangeKind) {
+        match kind {
+            ChangeKind::PlayerChanged => self.forget_player_state(link_id),
+            ChangeKind::TokensRefreshed | ChangeKind::BrokerTokensRevoked => {}
+            ChangeKind::Linked
+            | ChangeKind::Relinked
+            | ChangeKind::Revoked
+            | ChangeKind::RelinkRequired
+            | ChangeKind::Restored => self.forget_link(link_id),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cache() -> ResponseCache<u32> {
+        ResponseCache::new(CacheSettings {
+            max_entries: 100,
+            max_bytes: 1 << 20,
+        })
+    }
+
+    fn key(endpoint: Endpoint) -> CacheKey {
+        CacheKey {
+            link_id: LinkId::parse("00000000-0000-4000-8000-000000000001").unwrap(),
+            endpoint,
+            path_and_query: "/me/player".to_owned(),
+        }
+    }
+
+    fn answer() -> Arc<CachedAnswer> {
+        let now = Instant::now();
+        Arc::new(CachedAnswer {
+            status: 200,
+            content_type: None,
+            etag: None,
+            body: Bytes::from_static(b"{}"),
+            fresh_until: now + Duration::from_secs(60),
+            stale_until: now + Duration::from_secs(120),
+        })
+    }
+
+    #[tokio::test]
+    async fn a_fetch_started_before_a_forget_does_not_fill_the_cache() {
+        let cache = cache();
+        let player = key(Endpoint::Player);
+        let ticket = cache.ticket();
+        cache.forget_player_state(player.link_id);
+        assert!(!cache.put(player.clone(), answer(), ticket));
+        assert!(cache.get(&player).is_none());
+        let me = key(Endpoint::Me);
+        assert!(
+            cache.put(me.clone(), answer(), ticket),
+            "a player forget leaves other endpoints alone"
+        );
+        cache.forget_link(me.link_id);
+        assert!(cache.get(&me).is_none());
+        assert!(!cache.put(me.clone(), answer(), ticket));
+        assert!(cache.put(me.clone(), answer(), cache.ticket()));
+    }
+
+    #[tokio::test]
+    async fn a_panicking_fetch_leaves_no_flight_behind() {
+        let cache = cache();
+        let player = key(Endpoint::Player);
+        let flight = cache.join_or_start(&player, async {
+            if player_panics() {
+                panic!("fetch blew up");
+            }
+            1
+        });
+        assert_eq!(flight.await, None);
+        assert_eq!(cache.fetches_in_flight(), 0);
+        let flight = cache.join_or_start(&player, async { 2 });
+        assert_eq!(flight.await, Some(2), "the next caller starts a new fetch");
+    }
+
+    #[tokio::test]
+    async fn a_forget_detaches_fetches_under_way() {
+        let cache = cache();
+        let player = key(Endpoint::Player);
+        let (release, wait) = tokio::sync::oneshot::channel::<()>();
+        let first = cache.join_or_start(&player, async move {
+            let _ = wait.await;
+            1
+        });
+        cache.forget_player_state(player.link_id);
+        let second = cache.join_or_start(&player, async { 2 });
+        assert_eq!(
+            second.await,
+            Some(2),
+            "callers after the write do not join the old fetch"
+        );
+        let _ = release.send(());
+        assert_eq!(first.await, Some(1));
+        assert_eq!(cache.fetches_in_flight(), 0);
+    }
+
+    fn player_panics() -> bool {
+        true
+    }
+}

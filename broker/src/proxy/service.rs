@@ -1,0 +1,383 @@
+//! The Spotify-for-a-user service: one allowlisted call for a linked user, through the cache, within the
+//! caller's deadline, with every failure normalized.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::web::Bytes;
+use secrecy::{ExposeSecret, SecretString};
+use tokio::time::Instant;
+
+use super::allowlist::CachePolicy;
+use super::cache::{CacheKey, CachedAnswer, FetchTicket, ResponseCache};
+use super::{Cooldown, Endpoint};
+use crate::config::Freshness;
+use crate::domain::LinkId;
+use crate::error::ApiError;
+use crate::lifecycle::Lifecycle;
+use crate::linked::LinkedAccounts;
+use crate::spotify::{ApiRequest, ApiResponse, CallError, Failure, WebApi, classify, path_only};
+
+/// Tuning for the proxy.
+#[derive(Debug, Clone)]
+pub struct ProxySettings {
+    /// Budget when the caller sends no `X-Request-Deadline-Ms`.
+    pub default_deadline: Duration,
+    /// The longest budget a caller may ask for.
+    pub max_deadline: Duration,
+    /// How long a background fetch that fills the cache may take.
+    pub fetch_budget: Duration,
+    /// The longest `Retry-After` passed on (and paused for).
+    pub max_retry_after_s: u64,
+    /// Fresh lifetimes of cached answers.
+    pub freshness: Freshness,
+}
+
+/// Where an answer came from (`X-Broker-Cache`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Hit,
+    Miss,
+    Revalidated,
+    Stale,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hit => "hit",
+            Self::Miss => "miss",
+            Self::Revalidated => "revalidated",
+            Self::Stale => "stale",
+        }
+    }
+}
+
+/// The outcome of a coalesced fetch, shared by every caller waiting on it.
+#[derive(Debug, Clone)]
+pub enum Fetched {
+    Answer(Arc<CachedAnswer>, Source),
+    Failed(Arc<ApiError>),
+}
+
+/// One call for a linked user, already authenticated and allowlisted.
+#[derive(Debug)]
+pub struct ProxyCall {
+    pub link_id: LinkId,
+    pub endpoint: Endpoint,
+    pub request: ApiRequest,
+    pub deadline: Instant,
+}
+
+/// Spotify's answer, from the cache or straight from upstream.
+#[derive(Debug)]
+pub enum Answer {
+    Cached(Arc<CachedAnswer>, Source),
+    Direct(ApiResponse),
+}
+
+impl Answer {
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::Cached(answer, _) => answer.status,
+            Self::Direct(response) => response.status,
+        }
+    }
+
+    pub fn content_type(&self) -> Option<&str> {
+        match self {
+            Self::Cached(answer, _) => answer.content_type.as_deref(),
+            Self::Direct(response) => response.content_type.as_deref(),
+        }
+    }
+
+    pub fn body(&self) -> &Bytes {
+        match self {
+            Self::Cached(answer, _) => &answer.body,
+            Self::Direct(response) => &response.body,
+        }
+    }
+
+    pub fn source(&self) -> Source {
+        match self {
+            Self::Cached(_, source) => *source,
+            Self::Direct(_) => Source::Miss,
+        }
+    }
+}
+
+/// Spotify for linked users: token handling, upstream discipline and the cache.
+pub struct Proxy {
+    linked: Arc<LinkedAccounts>,
+    lifecycle: Arc<Lifecycle>,
+    web: WebApi,
+    cache: Arc<ResponseCache<Fetched>>,
+    cooldown: Arc<Cooldown>,
+    settings: ProxySettings,
+}
+
+impl std::fmt::Debug for Proxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Proxy")
+            .field("cache", &self.cache)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Proxy {
+    pub fn new(
+        linked: Arc<LinkedAccounts>,
+        lifecycle: Arc<Lifecycle>,
+        web: WebApi,
+        cache: Arc<ResponseCache<Fetched>>,
+        cooldown: Arc<Cooldown>,
+        settings: ProxySettings,
+    ) -> Self {
+        Self {
+            linked,
+            lifecycle,
+            web,
+            cache,
+            cooldown,
+            settings,
+        }
+    }
+
+    pub fn settings(&self) -> &ProxySettings {
+        &self.settings
+    }
+
+    /// Answers one call: from the cache for cacheable reads, else straight from Spotify. A player
+    /// command that Spotify accepted makes cached player state wrong on every replica.
+    pub async fn forward(self: &Arc<Self>, call: ProxyCall) -> Result<Answer, ApiError> {
+        let ProxyCall {
+            link_id,
+            endpoint,
+            request,
+            deadline,
+        } = call;
+        if let Some(policy) = endpoint.cache_policy(&self.settings.freshness) {
+            let key = CacheKey {
+                link_id,
+                endpoint,
+                path_and_query: request.path_and_query.clone(),
+            };
+            return self.cached_get(key, request, policy, deadline).await;
+        }
+        let response = self.upstream(&link_id, &request, deadline).await?;
+        if endpoint.changes_player() {
+            self.lifecycle.player_changed(link_id);
+        }
+        Ok(Answer::Direct(response))
+    }
+
+    /// A cacheable GET: fresh entry, else one shared fetch awaited until the deadline, else a stale entry
+    /// when the failure is transient (Spotify failing or slow, or the app-wide pause).
+    async fn cached_get(
+        self: &Arc<Self>,
+        key: CacheKey,
+        request: ApiRequest,
+        policy: CachePolicy,
+        deadline: Instant,
+    ) -> Result<Answer, ApiError> {
+        let cached = self.cache.get(&key);
+        if let Some(entry) = cached.as_ref().filter(|entry| entry.is_fresh()) {
+            return Ok(Answer::Cached(Arc::clone(entry), Source::Hit));
+        }
+        let stale_or = |err: &ApiError| match &cached {
+            Some(entry) if err.is_transient() => {
+                Ok(Answer::Cached(Arc::clone(entry), Source::Stale))
+            }
+            _ => Err(err.for_another_caller()),
+        };
+        if let Some(retry_after_s) = self.cooldown.remaining_s() {
+            return stale_or(&ApiError::RateLimited { retry_after_s });
+        }
+        let ticket = self.cache.ticket();
+        let flight = self.cache.join_or_start(
+            &key,
+            Arc::clone(self).fetch_into_cache(key.clone(), request, policy, cached.clone(), ticket),
+        );
+        match tokio::time::timeout_at(deadline, flight).await {
+            Ok(Some(Fetched::Answer(answer, source))) => Ok(Answer::Cached(answer, source)),
+            Ok(Some(Fetched::Failed(err))) => stale_or(&err),
+            Ok(None) | Err(_) => stale_or(&ApiError::UpstreamUnavailable),
+        }
+    }
+
+    /// Calls Spotify as the link's user: refreshes once and retries once on 401, honours the 429 pause.
+    async fn upstream(
+        &self,
+        link_id: &LinkId,
+        request: &ApiRequest,
+        deadline: Instant,
+    ) -> Result<ApiResponse, ApiError> {
+        if let Some(retry_after_s) = self.cooldown.remaining_s() {
+            return Err(ApiError::RateLimited { retry_after_s });
+        }
+        let token = self.linked.access_token(link_id, deadline, None).await?;
+        let mut response = self.call(request, &token, deadline).await?;
+        if response.status == 401 {
+            let retry = self
+                .linked
+                .access_token(link_id, deadline, Some(&token))
+                .await?;
+            if retry.expose_secret() == token.expose_secret() {
+                return Err(ApiError::UpstreamUnavailable);
+            }
+            response = self.call(request, &retry, deadline).await?;
+        }
+        match classify(&response, 1) {
+            None => Ok(response),
+            Some(failure) => Err(self.normalize(failure)),
+        }
+    }
+
+    async fn call(
+        &self,
+        request: &ApiRequest,
+        token: &SecretString,
+        deadline: Instant,
+    ) -> Result<ApiResponse, ApiError> {
+        self.web
+            .call(request, token, deadline)
+            .await
+            .map_err(|err| {
+                let path = path_only(&request.path_and_query);
+                match &err {
+                    CallError::OutOfTime => tracing::info!(path, "spotify call out of time"),
+                    CallError::Unreachable(cause) => {
+                        tracing::warn!(path, error = %cause, "spotify unreachable");
+                    }
+                }
+                ApiError::UpstreamUnavailable
+            })
+    }
+
+    fn normalize(&self, failure: Failure) -> ApiError {
+        match failure {
+            Failure::Unauthorized => {
+                ApiError::RelinkRequired("spotify still refuses the refreshed token")
+            }
+            Failure::ScopeMissing => {
+                ApiError::RelinkRequired("spotify needs new consent for a scope")
+            }
+            Failure::AppNotPermitted => ApiError::AppNotPermitted,
+            Failure::PremiumRequired => ApiError::PremiumRequired,
+            Failure::NoActiveDevice => ApiError::NoActiveDevice,
+            Failure::Forbidden => ApiError::Forbidden,
+            Failure::NotFound => ApiError::NotFound,
+            Failure::BadRequest(message) => ApiError::BadRequest(message),
+            Failure::RateLimited(seconds) => {
+                let retry_after_s = seconds.clamp(1, self.settings.max_retry_after_s.max(1));
+                self.cooldown.pause(Duration::from_secs(retry_after_s));
+                tracing::warn!(retry_after_s, "spotify rate limited the app; pausing calls");
+                ApiError::RateLimited { retry_after_s }
+            }
+            Failure::Unavailable => ApiError::UpstreamUnavailable,
+        }
+    }
+
+    /// Fetches a cacheable GET on its own budget and stores the answer; revalidates `stale` by ETag.
+    async fn fetch_into_cache(
+        self: Arc<Self>,
+        key: CacheKey,
+        mut request: ApiRequest,
+        policy: CachePolicy,
+        stale: Option<Arc<CachedAnswer>>,
+        ticket: FetchTicket,
+    ) -> Fetched {
+        let revalidating = stale
+            .as_ref()
+            .filter(|_| policy.revalidate)
+            .and_then(|s| s.etag.clone().map(|etag| (s, etag)));
+        request.if_none_match = revalidating.as_ref().map(|(_, etag)| etag.clone());
+        let deadline = Instant::now() + self.settings.fetch_budget;
+        let response = match self.upstream(&key.link_id, &request, deadline).await {
+            Ok(response) => response,
+            Err(err) => return Fetched::Failed(Arc::new(err)),
+        };
+        // A 304 renews the stale entry; anything else is a new answer, stored unless `no-store`.
+        let (answer, source, fresh) = match (response.status, revalidating) {
+            (304, Some((stale, etag))) => (
+                (
+                    stale.status,
+                    stale.content_type.clone(),
+                    Some(etag),
+                    stale.body.clone(),
+                ),
+                Source::Revalidated,
+                Some(policy.fresh),
+            ),
+            _ => (
+                (
+                    response.status,
+                    response.content_type,
+                    response.etag,
+                    response.body,
+                ),
+                Source::Miss,
+                fresh_lifetime(policy, response.cache_control.as_deref()),
+            ),
+        };
+        let (status, content_type, etag, body) = answer;
+        let now = Instant::now();
+        let fresh_until = now + fresh.unwrap_or_default();
+        let answer = Arc::new(CachedAnswer {
+            status,
+            content_type,
+            etag,
+            body,
+            fresh_until,
+            stale_until: fresh_until + policy.stale,
+        });
+        if fresh.is_some() && (200..300).contains(&status) {
+            self.cache.put(key, Arc::clone(&answer), ticket);
+        }
+        Fetched::Answer(answer, source)
+    }
+}
+
+/// How long an answer stays fresh: the endpoint's policy, shortened by a positive upstream `max-age`;
+/// `None` when upstream says `no-store`. (Spotify marks every answer `max-age=0`; that blanket value is
+/// not read as "never reuse", or nothing could be cached.)
+fn fresh_lifetime(policy: CachePolicy, cache_control: Option<&str>) -> Option<Duration> {
+    let directives = cache_control.unwrap_or_default().to_ascii_lowercase();
+    if directives.split(',').any(|d| d.trim() == "no-store") {
+        return None;
+    }
+    let max_age = directives
+        .split(',')
+        .filter_map(|d| d.trim().strip_prefix("max-age="))
+        .find_map(|v| v.parse::<u64>().ok())
+        .filter(|&s| s > 0);
+    Some(max_age.map_or(policy.fresh, |s| policy.fresh.min(Duration::from_secs(s))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstream_cache_control_shortens_or_forbids() {
+        let policy = CachePolicy {
+            fresh: Duration::from_secs(30),
+            stale: Duration::from_secs(60),
+            revalidate: true,
+        };
+        assert_eq!(fresh_lifetime(policy, None), Some(Duration::from_secs(30)));
+        assert_eq!(
+            fresh_lifetime(policy, Some("private, max-age=0")),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            fresh_lifetime(policy, Some("public, max-age=5")),
+            Some(Duration::from_secs(5))
+        );
+        assert_eq!(
+            fresh_lifetime(policy, Some("max-age=500")),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(fresh_lifetime(policy, Some("no-store")), None);
+    }
+}
