@@ -788,6 +788,33 @@ async fn change_feed_lists_every_change_in_order(backend: Backend) {
     );
 }
 
+async fn committed_changes_are_announced_on_postgres(backend: Backend) {
+    let Fixture { store, db: _db } = fixture(backend).await;
+    let listener = store.listen_for_changes().await.unwrap();
+    let Some(mut listener) = listener else {
+        assert_eq!(backend, Backend::Sqlite, "postgres announces changes");
+        return;
+    };
+    let now = UnixTime::now();
+    let id = store
+        .upsert_link(&new_link("u1", "a1", "r1", now), now)
+        .await
+        .unwrap()
+        .0;
+    tokio::time::timeout(std::time::Duration::from_secs(5), listener.next())
+        .await
+        .expect("a notification within seconds")
+        .unwrap();
+    store
+        .announce_change(&id, ChangeKind::PlayerChanged, now)
+        .await
+        .unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(5), listener.next())
+        .await
+        .expect("a notification within seconds")
+        .unwrap();
+}
+
 async fn restore_brings_back_only_a_marked_link_with_its_tokens(backend: Backend) {
     let Fixture { store, db: _db } = fixture(backend).await;
     let now = UnixTime::now();
@@ -911,6 +938,7 @@ both_backends!(
     revoke_link_shreds_tokens_and_records_an_audit_event,
     purge_removes_only_what_expired,
     change_feed_lists_every_change_in_order,
+    committed_changes_are_announced_on_postgres,
     restore_brings_back_only_a_marked_link_with_its_tokens,
     alexa_users_are_bound_to_their_link_until_it_is_revoked,
     unreadable_rows_are_errors_not_panics,
