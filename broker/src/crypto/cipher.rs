@@ -49,6 +49,10 @@ impl FieldAad {
     pub fn new(table: &str, row_id: &str, field: &str) -> Self {
         Self(format!("broker/v1|{table}|{row_id}|{field}"))
     }
+
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 /// The configured keys, and which one new seals use.
