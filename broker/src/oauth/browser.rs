@@ -82,7 +82,13 @@ mod tests {
     fn set_cookie(cookie: &BrowserCookie) -> String {
         let mut response = HttpResponse::Found().finish();
         cookie.set(&mut response, &BrowserBinding::generate());
-        response.headers().get(SET_COOKIE).unwrap().to_str().unwrap().to_owned()
+        response
+            .headers()
+            .get(SET_COOKIE)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned()
     }
 
     #[test]
@@ -110,7 +116,12 @@ mod tests {
     fn clearing_expires_the_cookie() {
         let mut response = HttpResponse::Found().finish();
         BrowserCookie::new(None, 600).clear(&mut response);
-        let header = response.headers().get(SET_COOKIE).unwrap().to_str().unwrap();
+        let header = response
+            .headers()
+            .get(SET_COOKIE)
+            .unwrap()
+            .to_str()
+            .unwrap();
         assert!(
             header.starts_with("broker_link=;") && header.contains("Max-Age=0"),
             "{header}"
