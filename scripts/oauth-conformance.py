@@ -15,9 +15,10 @@ def link(method, pkce):
                       code_challenge_method="S256" if pkce else None)
     verifier = generate_token(48) if pkce else None
     url, state = s.create_authorization_url(B + "/oauth/authorize", code_verifier=verifier)
-    r = requests.get(url, allow_redirects=False); a = r.headers["location"]
-    r = requests.get(a, allow_redirects=False); b = r.headers["location"]
-    r = requests.get(b, allow_redirects=False); c = r.headers["location"]
+    browser = requests.Session()  # one browser: the broker's linking cookie must come back on the callback
+    r = browser.get(url, allow_redirects=False); a = r.headers["location"]
+    r = browser.get(a, allow_redirects=False); b = r.headers["location"]
+    r = browser.get(b, allow_redirects=False); c = r.headers["location"]
     tok = s.fetch_token(B + "/oauth/token", authorization_response=c, code_verifier=verifier, state=state)
     assert tok["access_token"].startswith("bat_") and tok["expires_in"] >= 360, tok
     new = s.refresh_token(B + "/oauth/token", refresh_token=tok["refresh_token"])

@@ -143,6 +143,10 @@ pub struct OAuthSettings {
     pub authorization_code_ttl_s: i64,
     /// How long a user has to finish consent at Spotify.
     pub pending_authorization_ttl_s: i64,
+    /// Pending authorizations one source address may start per minute.
+    pub authorize_per_minute_per_address: u32,
+    /// Pending authorizations one client may start per minute, over all addresses.
+    pub authorize_per_minute_per_client: u32,
 }
 
 #[derive(Debug, Deserialize)]
@@ -175,6 +179,29 @@ fn invalid(key: &str, reason: impl Into<String>) -> ConfigError {
         reason: reason.into(),
     }
 }
+
+/// A numeric key within `min..=max`: the bounds keep every later clamp and `Duration`/`Instant` sum sound.
+fn within<T: PartialOrd + std::fmt::Display>(
+    key: &str,
+    value: T,
+    min: T,
+    max: T,
+) -> Result<(), ConfigError> {
+    if value < min || value > max {
+        return Err(invalid(
+            key,
+            format!("must be between {min} and {max}, not {value}"),
+        ));
+    }
+    Ok(())
+}
+
+/// The longest deadline, budget or timeout in milliseconds.
+const MAX_MS: u64 = 60_000;
+/// The longest token or grant lifetime.
+const YEAR_S: i64 = 366 * 24 * 3600;
+/// The longest a cached answer may stay fresh.
+const DAY_S: u64 = 24 * 3600;
 
 impl Settings {
     /// Loads defaults, then `file` (if given), then the `BROKER__…` environment.
@@ -238,6 +265,8 @@ impl Settings {
             .set_default("oauth.refresh_token_grace_s", 30 * 24 * 3600)?
             .set_default("oauth.authorization_code_ttl_s", 300)?
             .set_default("oauth.pending_authorization_ttl_s", 600)?
+            .set_default("oauth.authorize_per_minute_per_address", 30)?
+            .set_default("oauth.authorize_per_minute_per_client", 600)?
             .set_default("log.format", "json")?
             .set_default("log.level", "info")?;
         if let Some(file) = file {
@@ -276,15 +305,7 @@ impl Settings {
                 "alexa requires at least 360 seconds",
             ));
         }
-        if !(1..=600).contains(&self.oauth.authorization_code_ttl_s) {
-            return Err(invalid(
-                "oauth.authorization_code_ttl_s",
-                "must be between 1 and 600 seconds",
-            ));
-        }
-        if self.oauth.refresh_token_grace_s < 0 || self.oauth.pending_authorization_ttl_s <= 0 {
-            return Err(invalid("oauth", "durations must be positive"));
-        }
+        self.validate_ranges()?;
         if self.spotify.refresh_lease_s * 1000
             <= i64::try_from(self.spotify.timeout_ms).unwrap_or(i64::MAX)
         {
@@ -308,13 +329,113 @@ impl Settings {
                 "must be at least 1",
             ));
         }
-        if self.cache.max_entries == 0 || self.cache.max_bytes == 0 {
+        if self.proxy.default_deadline_ms > self.proxy.max_deadline_ms {
             return Err(invalid(
-                "cache",
-                "max_entries and max_bytes must be positive",
+                "proxy.default_deadline_ms",
+                "must not exceed proxy.max_deadline_ms",
             ));
         }
         self.key_ring()?;
+        Ok(())
+    }
+
+    /// Every numeric key against its sane range, so no later arithmetic can panic or overflow.
+    fn validate_ranges(&self) -> Result<(), ConfigError> {
+        let Self {
+            server,
+            database,
+            spotify,
+            oauth,
+            proxy,
+            cache,
+            ..
+        } = self;
+        within(
+            "server.shutdown_timeout_s",
+            server.shutdown_timeout_s,
+            1,
+            3600,
+        )?;
+        within(
+            "server.max_body_bytes",
+            server.max_body_bytes,
+            1024,
+            16 << 20,
+        )?;
+        within(
+            "database.max_connections",
+            database.max_connections,
+            1,
+            1000,
+        )?;
+        within(
+            "database.acquire_timeout_s",
+            database.acquire_timeout_s,
+            1,
+            300,
+        )?;
+        within("spotify.timeout_ms", spotify.timeout_ms, 1, MAX_MS)?;
+        within(
+            "spotify.refresh_margin_s",
+            spotify.refresh_margin_s,
+            0,
+            1800,
+        )?;
+        within("spotify.refresh_lease_s", spotify.refresh_lease_s, 1, 3600)?;
+        within(
+            "proxy.default_deadline_ms",
+            proxy.default_deadline_ms,
+            1,
+            MAX_MS,
+        )?;
+        within("proxy.max_deadline_ms", proxy.max_deadline_ms, 1, MAX_MS)?;
+        within("proxy.fetch_budget_ms", proxy.fetch_budget_ms, 1, MAX_MS)?;
+        within("proxy.max_retries", proxy.max_retries, 0, 10)?;
+        within("proxy.max_retry_after_s", proxy.max_retry_after_s, 1, 3600)?;
+        within("cache.max_entries", cache.max_entries, 1, 100_000_000)?;
+        within("cache.max_bytes", cache.max_bytes, 1, 1 << 40)?;
+        within("cache.max_links", cache.max_links, 1, 100_000_000)?;
+        let fresh = &cache.fresh_s;
+        within("cache.fresh_s.me", fresh.me, 0, DAY_S)?;
+        within("cache.fresh_s.playlists", fresh.playlists, 0, DAY_S)?;
+        within("cache.fresh_s.player", fresh.player, 0, DAY_S)?;
+        within("cache.fresh_s.search", fresh.search, 0, DAY_S)?;
+        within(
+            "oauth.access_token_ttl_s",
+            oauth.access_token_ttl_s,
+            360,
+            YEAR_S,
+        )?;
+        within(
+            "oauth.refresh_token_grace_s",
+            oauth.refresh_token_grace_s,
+            1,
+            YEAR_S,
+        )?;
+        within(
+            "oauth.authorization_code_ttl_s",
+            oauth.authorization_code_ttl_s,
+            1,
+            600,
+        )?;
+        within(
+            "oauth.pending_authorization_ttl_s",
+            oauth.pending_authorization_ttl_s,
+            1,
+            24 * 3600,
+        )?;
+        within(
+            "oauth.authorize_per_minute_per_address",
+            oauth.authorize_per_minute_per_address,
+            1,
+            1_000_000,
+        )?;
+        within(
+            "oauth.authorize_per_minute_per_client",
+            oauth.authorize_per_minute_per_client,
+            1,
+            1_000_000,
+        )?;
         Ok(())
     }
 
@@ -396,6 +517,95 @@ mod tests {
         assert_eq!(settings.auth.service_tokens.len(), 2);
         assert!(settings.crypto.keys.contains_key("k1"));
         assert_eq!(settings.server.bind, "127.0.0.1:8080");
+    }
+
+    /// Every numeric key, with a value below its range (when it has one a type allows) and one above.
+    const NUMERIC_KEYS: [(&str, Option<&str>, &str); 24] = [
+        ("server.shutdown_timeout_s", Some("0"), "3601"),
+        ("server.max_body_bytes", Some("0"), "1000000000"),
+        ("database.max_connections", Some("0"), "100000"),
+        ("database.acquire_timeout_s", Some("0"), "100000"),
+        ("spotify.timeout_ms", Some("0"), "9223372036854775807"),
+        (
+            "spotify.refresh_margin_s",
+            Some("-1"),
+            "9223372036854775807",
+        ),
+        ("spotify.refresh_lease_s", Some("0"), "9223372036854775807"),
+        (
+            "proxy.default_deadline_ms",
+            Some("0"),
+            "9223372036854775807",
+        ),
+        ("proxy.max_deadline_ms", Some("0"), "9223372036854775807"),
+        ("proxy.fetch_budget_ms", Some("0"), "9223372036854775807"),
+        ("proxy.max_retries", None, "4294967295"),
+        ("proxy.max_retry_after_s", Some("0"), "9223372036854775807"),
+        ("cache.max_entries", Some("0"), "9223372036854775807"),
+        ("cache.max_bytes", Some("0"), "9223372036854775807"),
+        ("cache.max_links", Some("0"), "9223372036854775807"),
+        ("cache.fresh_s.me", None, "9223372036854775807"),
+        ("cache.fresh_s.playlists", None, "9223372036854775807"),
+        ("cache.fresh_s.player", None, "9223372036854775807"),
+        ("cache.fresh_s.search", None, "9223372036854775807"),
+        ("oauth.access_token_ttl_s", Some("0"), "9223372036854775807"),
+        (
+            "oauth.refresh_token_grace_s",
+            Some("0"),
+            "9223372036854775807",
+        ),
+        ("oauth.authorization_code_ttl_s", Some("0"), "601"),
+        (
+            "oauth.pending_authorization_ttl_s",
+            Some("0"),
+            "9223372036854775807",
+        ),
+        (
+            "oauth.authorize_per_minute_per_address",
+            Some("0"),
+            "4294967295",
+        ),
+    ];
+
+    fn load_error(key: &str, value: &str) -> String {
+        let var = format!("BROKER__{}", key.replace('.', "__").to_uppercase());
+        let mut pairs: Vec<(String, String)> = minimal()
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        pairs.push((var, value.to_owned()));
+        let map: HashMap<String, String> = pairs.into_iter().collect();
+        let env = config::Environment::with_prefix("BROKER").source(Some(map));
+        match Settings::load_with_env(None, env) {
+            Ok(_) => panic!("{key} = {value} was accepted"),
+            Err(err) => err.to_string(),
+        }
+    }
+
+    #[test]
+    fn every_numeric_key_is_range_checked_by_name() {
+        for (key, low, high) in NUMERIC_KEYS {
+            for value in low.into_iter().chain([high]) {
+                let err = load_error(key, value);
+                assert!(err.contains(key), "{key} = {value}: {err}");
+            }
+        }
+        let err = load_error("oauth.authorize_per_minute_per_client", "0");
+        assert!(
+            err.contains("oauth.authorize_per_minute_per_client"),
+            "{err}"
+        );
+        assert!(load_error("proxy.default_deadline_ms", "20000").contains("proxy.max_deadline_ms"));
+        let err = load_error("spotify.timeout_ms", "20000");
+        assert!(err.contains("spotify.refresh_lease_s"), "{err}");
+    }
+
+    #[test]
+    fn defaults_are_within_range() {
+        let settings = Settings::load_with_env(None, env(&minimal())).unwrap();
+        assert_eq!(settings.proxy.max_retry_after_s, 60);
+        assert_eq!(settings.oauth.authorize_per_minute_per_address, 30);
+        assert_eq!(settings.oauth.authorize_per_minute_per_client, 600);
     }
 
     #[test]

@@ -121,6 +121,10 @@ impl Application {
             alexa: settings.alexa,
             service_tokens: AcceptedTokens::new(&settings.auth.service_tokens),
             admin_tokens: AcceptedTokens::new(&settings.auth.admin_tokens),
+            linking_guard: oauth::LinkingGuard::new(
+                &settings.oauth,
+                settings.server.public_url.as_ref(),
+            ),
             oauth: settings.oauth,
             max_body_bytes: settings.server.max_body_bytes,
         }));

@@ -27,6 +27,8 @@ pub struct AppState {
     /// `auth.admin_tokens`: what operators may present on `/admin`.
     pub admin_tokens: AcceptedTokens,
     pub oauth: OAuthSettings,
+    /// The binding cookie and the caps of the browser leg of linking.
+    pub linking_guard: crate::oauth::LinkingGuard,
     pub max_body_bytes: usize,
 }
 

@@ -339,6 +339,30 @@ mod tests {
     }
 
     #[test]
+    fn every_numeric_key_is_range_checked_by_name() {
+        for (key, var, low) in [
+            ("alexa.time_budget_ms", "SKILL__ALEXA__TIME_BUDGET_MS", "0"),
+            (
+                "alexa.cert_fetch_timeout_ms",
+                "SKILL__ALEXA__CERT_FETCH_TIMEOUT_MS",
+                "0",
+            ),
+            (
+                "alexa.relink_reminder_days",
+                "SKILL__ALEXA__RELINK_REMINDER_DAYS",
+                "-1",
+            ),
+        ] {
+            for value in [low, "9223372036854775807"] {
+                let mut vars = complete();
+                vars.push((var.into(), value.into()));
+                let err = Settings::load_from(None, vars).unwrap_err();
+                assert!(err.to_string().contains(key), "{key} = {value}: {err}");
+            }
+        }
+    }
+
+    #[test]
     fn the_example_file_loads() {
         let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("skill.example.toml");
         let settings = Settings::load_from(Some(&file), Vec::new()).unwrap();

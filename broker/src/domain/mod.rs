@@ -17,7 +17,7 @@ pub use link_id::LinkId;
 pub use pkce::{CodeChallenge, CodeVerifier};
 pub use redirect_uri::RedirectUri;
 pub use secret_token::{
-    AuthorizationCode, BrokerAccessToken, BrokerRefreshToken, OAuthState, TokenHash,
+    AuthorizationCode, BrokerAccessToken, BrokerRefreshToken, BrowserBinding, OAuthState, TokenHash,
 };
 pub use spotify_user_id::SpotifyUserId;
 pub use time::UnixTime;

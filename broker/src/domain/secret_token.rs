@@ -104,6 +104,11 @@ secret_token!(
     OAuthState,
     "bst_"
 );
+secret_token!(
+    /// The cookie value that ties Spotify's callback to the browser that started linking (`bbb_…`).
+    BrowserBinding,
+    "bbb_"
+);
 
 #[cfg(test)]
 mod tests {

@@ -1,17 +1,23 @@
 //! `GET /oauth/authorize`: check Alexa's request, remember it, and send the user to Spotify's consent.
 
+use std::time::Duration;
+
 use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse};
 
 use super::error::{error_page, no_store};
 use super::params::Params;
-use crate::domain::{CodeChallenge, CodeVerifier, OAuthState, RedirectUri, UnixTime};
+use crate::domain::{
+    BrowserBinding, CodeChallenge, CodeVerifier, OAuthState, RedirectUri, UnixTime,
+};
 use crate::state::SharedState;
 use crate::store::PendingAuthorization;
 
 /// Longest `state` accepted from a client.
 const MAX_STATE_LEN: usize = 2048;
+/// Longest `scope` accepted from a client (it is kept with the pending authorization).
+const MAX_SCOPE_LEN: usize = 1024;
 
 pub async fn authorize(request: HttpRequest, state: SharedState) -> HttpResponse {
     let params = match Params::parse(request.query_string().as_bytes()) {
@@ -51,6 +57,10 @@ pub async fn authorize(request: HttpRequest, state: SharedState) -> HttpResponse
     if alexa_state.len() > MAX_STATE_LEN {
         return fail("invalid_request", "state is too long");
     }
+    let scope = params.get("scope");
+    if scope.is_some_and(|scope| scope.len() > MAX_SCOPE_LEN) {
+        return fail("invalid_scope", "scope is too long");
+    }
     match params.get("response_type") {
         Some("code") => {}
         Some(_) => return fail("unsupported_response_type", "response_type must be code"),
@@ -71,17 +81,32 @@ pub async fn authorize(request: HttpRequest, state: SharedState) -> HttpResponse
         }
         None => None,
     };
+    // Only a request that would store a row counts toward the caps; over them, nothing is stored.
+    let peer = request.peer_addr().map(|address| address.ip());
+    if let Err(exceeded) = state
+        .linking_guard
+        .limits
+        .check(peer, &state.alexa.client_id)
+    {
+        tracing::warn!(
+            limit = exceeded.limit,
+            "authorization refused: too many started in the last minute"
+        );
+        return too_many(exceeded.retry_after);
+    }
     let oauth_state = OAuthState::generate();
     let verifier = CodeVerifier::generate();
+    let browser = BrowserBinding::generate();
     let now = UnixTime::now();
     let pending = PendingAuthorization {
         state_hash: oauth_state.hash(),
         client_id: state.alexa.client_id.clone(),
         redirect_uri: redirect_uri.clone(),
         alexa_state: alexa_state.clone(),
-        scope: params.get("scope").map(str::to_owned),
+        scope: scope.map(str::to_owned),
         code_challenge,
         spotify_code_verifier: verifier.clone(),
+        browser_hash: browser.hash(),
         expires_at: now.plus_secs(state.oauth.pending_authorization_ttl_s),
     };
     if let Err(err) = state
@@ -96,11 +121,27 @@ pub async fn authorize(request: HttpRequest, state: SharedState) -> HttpResponse
         );
     }
     tracing::info!("authorization started, sending user to spotify");
-    redirect(
+    let mut response = redirect(
         &state
             .spotify_accounts
             .authorize_url(&oauth_state, &verifier),
-    )
+    );
+    state.linking_guard.cookie.set(&mut response, &browser);
+    response
+}
+
+/// The page for a browser (or a client) over the caps: 429 with when to try again, nothing stored.
+fn too_many(retry_after: Duration) -> HttpResponse {
+    let mut response = error_page(
+        StatusCode::TOO_MANY_REQUESTS,
+        "temporarily_unavailable",
+        "too many account-linking attempts from here; wait a minute and start again from the Alexa app",
+    );
+    let seconds = retry_after.as_secs().saturating_add(1);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
+    response
 }
 
 /// Appends Alexa's `state` when it sent one.

@@ -11,7 +11,14 @@ use crate::spotify::{AccountsError, ProfileError, SpotifyProfile};
 use crate::state::SharedState;
 use crate::store::{NewAuthorizationCode, NewLink, PendingAuthorization, SpotifyTokens};
 
+/// Every answer clears the binding cookie: it serves one callback.
 pub async fn spotify_callback(request: HttpRequest, state: SharedState) -> HttpResponse {
+    let mut response = finish(&request, &state).await;
+    state.linking_guard.cookie.clear(&mut response);
+    response
+}
+
+async fn finish(request: &HttpRequest, state: &SharedState) -> HttpResponse {
     let params = match Params::parse(request.query_string().as_bytes()) {
         Ok(params) => params,
         Err(err) => return error_page(StatusCode::BAD_REQUEST, err.code(), err.description()),
@@ -27,10 +34,20 @@ pub async fn spotify_callback(request: HttpRequest, state: SharedState) -> HttpR
             "the state is missing or malformed",
         );
     };
+    // Only the browser that started linking may finish it: a callback URL opened anywhere else (sent by
+    // an attacker who consented with their own Spotify account) issues no code and uses nothing up.
+    let Some(browser) = state.linking_guard.cookie.read(request) else {
+        tracing::info!("spotify callback without the linking cookie");
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "finish linking in the browser where it started; start again from the Alexa app",
+        );
+    };
     let now = UnixTime::now();
     let pending = match state
         .store
-        .take_pending_authorization(&state_hash, now)
+        .take_pending_authorization(&state_hash, &browser.hash(), now)
         .await
     {
         Ok(Some(pending)) => pending,
@@ -38,7 +55,8 @@ pub async fn spotify_callback(request: HttpRequest, state: SharedState) -> HttpR
             return error_page(
                 StatusCode::BAD_REQUEST,
                 "invalid_request",
-                "this linking attempt expired or was already used; start again from the Alexa app",
+                "this linking attempt expired, was already used, or was started in another browser; \
+                 start again from the Alexa app",
             );
         }
         Err(err) => {
@@ -72,7 +90,7 @@ pub async fn spotify_callback(request: HttpRequest, state: SharedState) -> HttpR
             "spotify sent no code",
         );
     };
-    match complete(&state, &pending, code, now).await {
+    match complete(state, &pending, code, now).await {
         Ok(location) => redirect(&location),
         Err((code, description)) => redirect_error(
             &pending.redirect_uri,

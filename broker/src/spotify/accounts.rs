@@ -72,7 +72,8 @@ impl SpotifyAccounts {
         })
     }
 
-    /// Where to send the user for consent: the broker's state, PKCE S256 and the configured scopes.
+    /// Where to send the user for consent: the broker's state, PKCE S256, the configured scopes, and
+    /// `show_dialog=true` so Spotify asks every time and a linker sees which account they are granting.
     pub fn authorize_url(&self, state: &OAuthState, verifier: &CodeVerifier) -> String {
         let challenge = PkceCodeChallenge::from_code_verifier_sha256(&PkceCodeVerifier::new(
             verifier.expose().to_owned(),
@@ -83,6 +84,7 @@ impl SpotifyAccounts {
             .authorize_url(move || CsrfToken::new(state))
             .add_scopes(self.scopes.iter().cloned().map(Scope::new))
             .set_pkce_challenge(challenge)
+            .add_extra_param("show_dialog", "true")
             .url();
         url.into()
     }
@@ -121,13 +123,11 @@ impl SpotifyAccounts {
     }
 }
 
-fn grant<T, RE>(
-    result: Result<T, RequestTokenError<RE, oauth2::basic::BasicErrorResponse>>,
-) -> Result<TokenGrant, AccountsError>
-where
-    T: TokenResponse,
-    RE: std::error::Error + Send + Sync + 'static,
-{
+type HttpError = oauth2::HttpClientError<reqwest::Error>;
+
+fn grant<T: TokenResponse>(
+    result: Result<T, RequestTokenError<HttpError, oauth2::basic::BasicErrorResponse>>,
+) -> Result<TokenGrant, AccountsError> {
     match result {
         Ok(token) => {
             let lifetime = token.expires_in().unwrap_or(Duration::from_secs(3600));
@@ -153,11 +153,19 @@ where
         Err(RequestTokenError::Parse(_, body)) if looks_rate_limited(&body) => {
             Err(AccountsError::RateLimited)
         }
-        Err(RequestTokenError::Request(err)) => Err(AccountsError::Unavailable(err.into())),
+        Err(RequestTokenError::Request(err)) => Err(AccountsError::Unavailable(without_url(err))),
         Err(RequestTokenError::Parse(err, _)) => Err(AccountsError::Unavailable(err.into())),
         Err(RequestTokenError::Other(msg)) => Err(AccountsError::Unavailable(anyhow::anyhow!(
             "spotify token call: {msg}"
         ))),
+    }
+}
+
+/// A transport failure without the URL it was for: logged errors carry no URL.
+fn without_url(err: HttpError) -> anyhow::Error {
+    match err {
+        oauth2::HttpClientError::Reqwest(err) => err.without_url().into(),
+        other => other.into(),
     }
 }
 

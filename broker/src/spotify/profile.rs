@@ -39,7 +39,7 @@ impl SpotifyProfile {
             .bearer_auth(access_token.expose_secret())
             .send()
             .await
-            .map_err(|e| ProfileError::Unavailable(e.into()))?;
+            .map_err(|e| ProfileError::Unavailable(e.without_url().into()))?;
         let status = response.status();
         if status.is_server_error() || status.as_u16() == 429 {
             return Err(ProfileError::Unavailable(anyhow::anyhow!(
@@ -52,7 +52,7 @@ impl SpotifyProfile {
         let me: MeResponse = response
             .json()
             .await
-            .map_err(|e| ProfileError::Unavailable(e.into()))?;
+            .map_err(|e| ProfileError::Unavailable(e.without_url().into()))?;
         let key = me.account_id.filter(|a| !a.is_empty()).unwrap_or(me.id);
         let user_id = SpotifyUserId::parse(&key)
             .map_err(|e| ProfileError::Unavailable(anyhow::anyhow!("spotify user id: {e}")))?;

@@ -45,7 +45,8 @@ pub enum CallError {
     /// The caller's deadline passed first.
     #[error("deadline reached before spotify answered")]
     OutOfTime,
-    /// Connection failure, timeout or unreadable answer, after any retries.
+    /// Connection failure, timeout or unreadable answer, after any retries. The error carries no URL:
+    /// the query can hold search terms, and this error is logged.
     #[error("spotify unreachable")]
     Unreachable(#[source] reqwest::Error),
 }
@@ -100,7 +101,18 @@ impl WebApi {
         }
     }
 
+    /// One attempt; a failure comes back without its URL (reqwest's error text would show the query).
     async fn send(
+        &self,
+        request: &ApiRequest,
+        access_token: &SecretString,
+    ) -> Result<ApiResponse, reqwest::Error> {
+        self.send_once(request, access_token)
+            .await
+            .map_err(reqwest::Error::without_url)
+    }
+
+    async fn send_once(
         &self,
         request: &ApiRequest,
         access_token: &SecretString,

@@ -22,6 +22,8 @@ pub struct PendingAuthorization {
     pub code_challenge: Option<CodeChallenge>,
     /// The broker's PKCE verifier toward Spotify (sealed at rest).
     pub spotify_code_verifier: CodeVerifier,
+    /// The hash of the cookie that binds the authorization to the browser that started it.
+    pub browser_hash: TokenHash,
     pub expires_at: UnixTime,
 }
 
@@ -97,8 +99,9 @@ impl Store {
         )?;
         sqlx::query(
             "insert into pending_authorization (state_hash, client_id, redirect_uri, alexa_state, scope,
-                 code_challenge, code_challenge_method, spotify_code_verifier, expires_at, created_at)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                 code_challenge, code_challenge_method, spotify_code_verifier, browser_hash, expires_at,
+                 created_at)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(pending.state_hash.as_str())
         .bind(pending.client_id.as_str())
@@ -108,6 +111,7 @@ impl Store {
         .bind(pending.code_challenge.as_ref().map(CodeChallenge::as_str))
         .bind(pending.code_challenge.as_ref().map(|_| CodeChallenge::METHOD))
         .bind(verifier)
+        .bind(pending.browser_hash.as_str())
         .bind(pending.expires_at.as_secs())
         .bind(now.as_secs())
         .execute(self.pool())
@@ -115,18 +119,21 @@ impl Store {
         Ok(())
     }
 
-    /// Removes and returns a pending authorization that has not expired; each state works once.
+    /// Removes and returns a pending authorization that has not expired, when presented from the browser
+    /// that started it; each state works once. From another browser the row stays for its own.
     pub async fn take_pending_authorization(
         &self,
         state_hash: &TokenHash,
+        browser_hash: &TokenHash,
         now: UnixTime,
     ) -> Result<Option<PendingAuthorization>, StoreError> {
         let row = sqlx::query(
-            "delete from pending_authorization where state_hash = $1
+            "delete from pending_authorization where state_hash = $1 and browser_hash = $2
              returning client_id, redirect_uri, alexa_state, scope, code_challenge,
                  code_challenge_method, spotify_code_verifier, expires_at",
         )
         .bind(state_hash.as_str())
+        .bind(browser_hash.as_str())
         .fetch_optional(self.pool())
         .await?;
         let Some(row) = row else { return Ok(None) };
@@ -153,6 +160,7 @@ impl Store {
                 .map_err(corrupt("code_challenge"))?,
             spotify_code_verifier: CodeVerifier::parse(verifier.expose_secret())
                 .map_err(corrupt("spotify_code_verifier"))?,
+            browser_hash: browser_hash.clone(),
             expires_at,
         }))
     }

@@ -51,12 +51,28 @@ impl AlexaClient {
             .append_pair("client_id", &self.client_id)
             .append_pair("redirect_uri", &self.redirect_uri)
             .append_pair("state", &state);
-        let mut to_spotify = redirect(self.http.get(authorize).send().await, "broker authorize")?;
+        let authorized = self.http.get(authorize).send().await;
+        // The browser's linking cookie: the broker's callback requires it.
+        let cookie = authorized
+            .as_ref()
+            .ok()
+            .and_then(|r| r.headers().get(reqwest::header::SET_COOKIE))
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(str::to_owned)
+            .context("broker authorize set no linking cookie")?;
+        let mut to_spotify = redirect(authorized, "broker authorize")?;
         to_spotify
             .query_pairs_mut()
             .append_pair("sandbox_user", sandbox_user);
         let to_callback = redirect(self.http.get(to_spotify).send().await, "sandbox authorize")?;
-        let to_alexa = redirect(self.http.get(to_callback).send().await, "broker callback")?;
+        let callback = self
+            .http
+            .get(to_callback)
+            .header(reqwest::header::COOKIE, cookie)
+            .send()
+            .await;
+        let to_alexa = redirect(callback, "broker callback")?;
         if !to_alexa.as_str().starts_with(&self.redirect_uri) {
             bail!("broker callback redirected to {to_alexa}, not to alexa's redirect uri");
         }

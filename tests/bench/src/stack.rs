@@ -160,6 +160,15 @@ impl Stack {
                 "AUTH__ADMIN_TOKENS",
                 format!("bench-admin-{}", uuid::Uuid::new_v4().simple()),
             ),
+            // The bench links every user from one address, far past the production caps.
+            (
+                "OAUTH__AUTHORIZE_PER_MINUTE_PER_ADDRESS",
+                "1000000".to_owned(),
+            ),
+            (
+                "OAUTH__AUTHORIZE_PER_MINUTE_PER_CLIENT",
+                "1000000".to_owned(),
+            ),
             ("LOG__LEVEL", "warn".to_owned()),
             ("LOG__FORMAT", "pretty".to_owned()),
         ]

@@ -169,6 +169,54 @@ pub async fn try_spawn_broker(
     })
 }
 
+/// A linking attempt the broker started: where it sent the browser, and the cookie it set there.
+#[derive(Debug, Clone)]
+pub struct StartedAuthorization {
+    pub to_spotify: url::Url,
+    /// `name=value`, as the browser sends it back.
+    pub cookie: String,
+}
+
+impl StartedAuthorization {
+    /// A parameter of the broker's request to Spotify (`state`, `show_dialog`, …).
+    pub fn param(&self, name: &str) -> Option<String> {
+        self.to_spotify
+            .query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    }
+
+    /// The cookie's value (the browser-binding secret).
+    pub fn cookie_value(&self) -> String {
+        self.cookie
+            .split_once('=')
+            .map(|(_, value)| value.to_owned())
+            .expect("name=value")
+    }
+
+    /// The broker's `state` toward Spotify.
+    pub fn state(&self) -> String {
+        self.param("state").expect("state toward spotify")
+    }
+}
+
+/// The linking cookie a response sets, as `name=value`.
+pub fn linking_cookie(response: &Response) -> Option<String> {
+    set_cookie_header(response)
+        .and_then(|header| header.split(';').next().map(|pair| pair.trim().to_owned()))
+}
+
+/// The whole `Set-Cookie` header of the linking cookie, attributes included.
+pub fn set_cookie_header(response: &Response) -> Option<String> {
+    response
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("broker_link=") || v.starts_with("__Host-broker_link="))
+        .map(str::to_owned)
+}
+
 fn location(response: &Response) -> String {
     response
         .headers()
@@ -244,37 +292,50 @@ impl TestBroker {
             .expect("GET /oauth/authorize")
     }
 
-    /// Starts linking and returns where the broker sends the user at Spotify (the sandbox's `/authorize`).
+    /// Starts linking and returns where the broker sends the user at Spotify (the sandbox's `/authorize`)
+    /// with the linking cookie the browser now holds.
     pub async fn start_authorization<K: AsRef<str>, V: AsRef<str>>(
         &self,
         params: &[(K, V)],
-    ) -> url::Url {
-        let to_spotify =
-            expect_redirect(self.authorize(params).await, "GET /oauth/authorize").await;
+    ) -> StartedAuthorization {
+        let response = self.authorize(params).await;
+        let cookie = linking_cookie(&response)
+            .unwrap_or_else(|| panic!("GET /oauth/authorize set no linking cookie"));
+        let to_spotify = expect_redirect(response, "GET /oauth/authorize").await;
         assert!(
             to_spotify.starts_with(&format!("{}/authorize?", self.sandbox.base_url)),
             "the broker should send the user to spotify's /authorize, not {to_spotify}"
         );
-        url::Url::parse(&to_spotify).expect("spotify url")
+        StartedAuthorization {
+            to_spotify: url::Url::parse(&to_spotify).expect("spotify url"),
+            cookie,
+        }
     }
 
-    /// `GET /oauth/spotify/callback?<query>`.
+    /// `GET /oauth/spotify/callback?<query>` from a browser without the linking cookie.
     pub async fn callback_raw(&self, query: &str) -> Response {
-        self.http
-            .get(format!("{}/oauth/spotify/callback?{query}", self.base_url))
-            .send()
-            .await
-            .expect("GET /oauth/spotify/callback")
+        self.callback_in_browser(query, None).await
     }
 
-    /// The whole browser leg: broker `/oauth/authorize` → sandbox `/authorize` (as `sandbox_user`, or the
-    /// default user) → broker callback → Alexa's redirect URI, which is parsed, not fetched.
-    pub async fn follow_to_spotify_and_back<K: AsRef<str>, V: AsRef<str>>(
+    /// `GET /oauth/spotify/callback?<query>` carrying `cookie` (`name=value`) as a browser would.
+    pub async fn callback_in_browser(&self, query: &str, cookie: Option<&str>) -> Response {
+        let mut request = self
+            .http
+            .get(format!("{}/oauth/spotify/callback?{query}", self.base_url));
+        if let Some(cookie) = cookie {
+            request = request.header(reqwest::header::COOKIE, cookie);
+        }
+        request.send().await.expect("GET /oauth/spotify/callback")
+    }
+
+    /// The user's consent at the sandbox Spotify (as `sandbox_user`, or the default user): the callback URL
+    /// Spotify sends the browser back to.
+    pub async fn consent_at_spotify(
         &self,
-        params: &[(K, V)],
+        to_spotify: &url::Url,
         sandbox_user: Option<&str>,
-    ) -> AlexaRedirect {
-        let mut to_spotify = self.start_authorization(params).await;
+    ) -> String {
+        let mut to_spotify = to_spotify.clone();
         if let Some(user) = sandbox_user {
             to_spotify
                 .query_pairs_mut()
@@ -292,9 +353,25 @@ impl TestBroker {
             back.starts_with(&callback_prefix),
             "spotify should send the user back to the broker's callback, not {back}"
         );
+        back
+    }
+
+    /// The whole browser leg: broker `/oauth/authorize` → sandbox `/authorize` (as `sandbox_user`, or the
+    /// default user) → broker callback with the linking cookie → Alexa's redirect URI, which is parsed, not
+    /// fetched.
+    pub async fn follow_to_spotify_and_back<K: AsRef<str>, V: AsRef<str>>(
+        &self,
+        params: &[(K, V)],
+        sandbox_user: Option<&str>,
+    ) -> AlexaRedirect {
+        let started = self.start_authorization(params).await;
+        let back = self
+            .consent_at_spotify(&started.to_spotify, sandbox_user)
+            .await;
         let done = self
             .http
             .get(&back)
+            .header(reqwest::header::COOKIE, &started.cookie)
             .send()
             .await
             .expect("GET /oauth/spotify/callback");

@@ -11,8 +11,8 @@ pub mod oauth;
 pub mod sandbox;
 
 pub use app::{
-    ALEXA_CLIENT_ID, ALEXA_REDIRECT_URI, ALEXA_REDIRECT_URI_2, BrokerSetup, TestBroker,
-    spawn_broker, try_spawn_broker,
+    ALEXA_CLIENT_ID, ALEXA_REDIRECT_URI, ALEXA_REDIRECT_URI_2, BrokerSetup, StartedAuthorization,
+    TestBroker, linking_cookie, set_cookie_header, spawn_broker, try_spawn_broker,
 };
 pub use database::{Backend, TestDatabase, open_store, pool_settings, test_key_ring};
 pub use logs::LogCapture;

@@ -2,8 +2,8 @@
 
 use e2e::oauth::oauth_error;
 use e2e::{
-    ALEXA_REDIRECT_URI, ALEXA_REDIRECT_URI_2, ALICE, BOB, Backend, DENIER, TokenPair, pkce_pair,
-    spawn_broker, spawn_sandbox,
+    ALEXA_CLIENT_ID, ALEXA_REDIRECT_URI, ALEXA_REDIRECT_URI_2, ALICE, BOB, Backend, DENIER,
+    TokenPair, pkce_pair, spawn_broker, spawn_sandbox,
 };
 use reqwest::StatusCode;
 use secrecy::ExposeSecret;
@@ -103,15 +103,10 @@ async fn link_flow_with_pkce(backend: Backend) {
 /// The broker's own request to Spotify always carries its state and an S256 challenge.
 async fn broker_uses_state_and_pkce_toward_spotify(backend: Backend) {
     let broker = spawn_broker(backend, spawn_sandbox().await, &[]).await;
-    let to_spotify = broker
+    let started = broker
         .start_authorization(&broker.authorize_params("alexa-state"))
         .await;
-    let param = |name: &str| {
-        to_spotify
-            .query_pairs()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.into_owned())
-    };
+    let param = |name: &str| started.param(name);
     assert_eq!(param("code_challenge_method").as_deref(), Some("S256"));
     assert_eq!(param("code_challenge").map(|c| c.len()), Some(43));
     assert!(param("state").unwrap().starts_with("bst_"));
@@ -121,6 +116,8 @@ async fn broker_uses_state_and_pkce_toward_spotify(backend: Backend) {
         Some(broker.url("/oauth/spotify/callback"))
     );
     assert!(param("scope").unwrap().contains("user-read-playback-state"));
+    // Spotify asks every time, so the user sees which account they are granting.
+    assert_eq!(param("show_dialog").as_deref(), Some("true"));
     assert_eq!(
         param("client_id").as_deref(),
         Some(broker.sandbox.client_id.as_str())
@@ -361,35 +358,30 @@ async fn misconfigured_spotify_secret_redirects_server_error(backend: Backend) {
 /// Spotify refusing the code (`invalid_grant`) and other callback errors go back to Alexa with its state.
 async fn spotify_callback_errors_redirect_with_state(backend: Backend) {
     let broker = spawn_broker(backend, spawn_sandbox().await, &[]).await;
-    let state_of = |url: &url::Url| {
-        url.query_pairs()
-            .find(|(k, _)| k == "state")
-            .map(|(_, v)| v.into_owned())
-            .unwrap()
-    };
     let cases = [
         ("code=AQ-not-a-real-code", "access_denied"),
         ("error=server_error", "server_error"),
         ("", "server_error"),
     ];
     for (extra, expected) in cases {
-        let to_spotify = broker
+        let started = broker
             .start_authorization(&broker.authorize_params("cb-state"))
             .await;
-        let state = state_of(&to_spotify);
+        let state = started.state();
+        let cookie = Some(started.cookie.as_str());
         let query = if extra.is_empty() {
             format!("state={state}")
         } else {
             format!("{extra}&state={state}")
         };
-        let response = broker.callback_raw(&query).await;
+        let response = broker.callback_in_browser(&query, cookie).await;
         assert_eq!(response.status(), StatusCode::FOUND, "{extra}");
         let redirect = e2e::AlexaRedirect::parse(response.headers()["location"].to_str().unwrap());
         assert_eq!(redirect.base(), ALEXA_REDIRECT_URI, "{extra}");
         assert_eq!(redirect.error.as_deref(), Some(expected), "{extra}");
         assert_eq!(redirect.state.as_deref(), Some("cb-state"), "{extra}");
         // A state works once.
-        let again = broker.callback_raw(&query).await;
+        let again = broker.callback_in_browser(&query, cookie).await;
         assert_eq!(again.status(), StatusCode::BAD_REQUEST);
         assert!(again.headers().get("location").is_none());
     }
@@ -414,7 +406,145 @@ async fn callback_without_a_known_state_is_an_error_page(backend: Backend) {
     );
 }
 
+/// RFC 6749 §10.12, RFC 9700 §4.7.1: an attacker consents with their own Spotify account and sends the
+/// callback URL to a victim. Opened in any browser but the one that started linking, it issues no code.
+async fn consent_finished_in_another_browser_gets_no_code(backend: Backend) {
+    let broker = spawn_broker(backend, spawn_sandbox().await, &[]).await;
+    let attacker = broker
+        .start_authorization(&broker.authorize_params("attacker-state"))
+        .await;
+    let callback = broker
+        .consent_at_spotify(&attacker.to_spotify, Some(BOB))
+        .await;
+    let query = url::Url::parse(&callback)
+        .unwrap()
+        .query()
+        .unwrap()
+        .to_owned();
+    let victim = broker
+        .start_authorization(&broker.authorize_params("victim-state"))
+        .await;
+    let forged = format!("broker_link=bbb_{}", "A".repeat(43));
+    for (why, cookie) in [
+        ("no cookie", None),
+        (
+            "the cookie of another authorization",
+            Some(victim.cookie.as_str()),
+        ),
+        ("a forged cookie", Some(forged.as_str())),
+    ] {
+        let response = broker.callback_in_browser(&query, cookie).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{why}");
+        assert!(response.headers().get("location").is_none(), "{why}");
+        let page = response.text().await.unwrap();
+        assert!(!page.contains("bac_"), "{why}: {page}");
+    }
+    let counters = broker.sandbox.client.counters().await.unwrap();
+    assert_eq!(counters.token_total, 0, "spotify's code was exchanged");
+    assert!(
+        broker.store.list_links(None, 10).await.unwrap().is_empty(),
+        "a link was made"
+    );
+    // Refusals use nothing up: the browser that started it can still finish.
+    let done = broker
+        .callback_in_browser(&query, Some(&attacker.cookie))
+        .await;
+    assert_eq!(done.status(), StatusCode::FOUND);
+    let redirect = e2e::AlexaRedirect::parse(done.headers()["location"].to_str().unwrap());
+    assert_eq!(redirect.state.as_deref(), Some("attacker-state"));
+    redirect.expect_code();
+}
+
+/// The linking cookie on a plain-HTTP broker: HttpOnly, SameSite=Lax, the pending authorization's
+/// lifetime; the callback clears it.
+async fn linking_cookie_is_http_only_lax_and_cleared_by_the_callback(backend: Backend) {
+    let broker = spawn_broker(backend, spawn_sandbox().await, &[]).await;
+    let response = broker.authorize(&broker.authorize_params("c")).await;
+    let header = e2e::set_cookie_header(&response).expect("a linking cookie");
+    assert!(header.starts_with("broker_link=bbb_"), "{header}");
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=600"] {
+        assert!(header.contains(attribute), "{attribute} missing: {header}");
+    }
+    assert!(!header.contains("Secure"), "{header}");
+
+    let started = broker
+        .start_authorization(&broker.authorize_params("c2"))
+        .await;
+    let back = broker.consent_at_spotify(&started.to_spotify, None).await;
+    let query = url::Url::parse(&back).unwrap().query().unwrap().to_owned();
+    let done = broker
+        .callback_in_browser(&query, Some(&started.cookie))
+        .await;
+    assert_eq!(done.status(), StatusCode::FOUND);
+    let cleared = e2e::set_cookie_header(&done).expect("the callback clears the cookie");
+    assert!(
+        cleared.starts_with("broker_link=;") && cleared.contains("Max-Age=0"),
+        "{cleared}"
+    );
+}
+
+/// Behind https the cookie is `Secure` and `__Host-`-prefixed (so `Path=/` and no `Domain`).
+async fn linking_cookie_is_secure_and_host_prefixed_behind_https(backend: Backend) {
+    let broker = spawn_broker(
+        backend,
+        spawn_sandbox().await,
+        &[("server.public_url", "https://broker.example")],
+    )
+    .await;
+    let response = broker.authorize(&broker.authorize_params("c")).await;
+    assert_eq!(response.status(), StatusCode::FOUND);
+    let header = e2e::set_cookie_header(&response).expect("a linking cookie");
+    assert!(header.starts_with("__Host-broker_link=bbb_"), "{header}");
+    for attribute in ["Secure", "HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(header.contains(attribute), "{attribute} missing: {header}");
+    }
+    assert!(!header.contains("Domain"), "{header}");
+}
+
+/// A client secret with characters HTTP Basic must form-urlencode (RFC 6749 §2.3.1) works encoded, as
+/// the RFC says, and raw, as many clients send it.
+async fn basic_secret_needing_encoding_works_encoded_and_raw(backend: Backend) {
+    let secret = "a+b/c:d%";
+    let broker = spawn_broker(
+        backend,
+        spawn_sandbox().await,
+        &[("alexa.client_secret", secret)],
+    )
+    .await;
+    let encoded: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+    for (why, presented) in [("encoded", encoded.as_str()), ("raw", secret)] {
+        let code = broker.code_for(ALICE).await;
+        let response = broker
+            .token_request()
+            .basic_auth(ALEXA_CLIENT_ID, Some(presented))
+            .body(e2e::app::encode(&[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", ALEXA_REDIRECT_URI),
+            ]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{why}");
+    }
+    let wrong = broker
+        .token_request()
+        .basic_auth(ALEXA_CLIENT_ID, Some("a b/c:d%"))
+        .body(e2e::app::encode(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", "x"),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+}
+
 both_backends!(
+    consent_finished_in_another_browser_gets_no_code,
+    linking_cookie_is_http_only_lax_and_cleared_by_the_callback,
+    linking_cookie_is_secure_and_host_prefixed_behind_https,
+    basic_secret_needing_encoding_works_encoded_and_raw,
     link_flow_with_basic_credentials,
     link_flow_with_body_credentials,
     link_flow_with_pkce,

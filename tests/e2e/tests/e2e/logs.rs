@@ -17,18 +17,18 @@ async fn captured_logs_hold_no_secret(backend: Backend) {
     let mut params = broker.authorize_params("log-state");
     params.push(("code_challenge".to_owned(), challenge));
     params.push(("code_challenge_method".to_owned(), "S256".to_owned()));
-    let to_spotify = broker.start_authorization(&params).await;
-    let param = |url: &url::Url, name: &str| {
-        url.query_pairs()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.into_owned())
-            .unwrap()
-    };
-    let broker_state = param(&to_spotify, "state");
-    let consent = broker.http.get(to_spotify.clone()).send().await.unwrap();
-    let back = url::Url::parse(consent.headers()["location"].to_str().unwrap()).unwrap();
-    let spotify_code = param(&back, "code");
-    let done = broker.http.get(back).send().await.unwrap();
+    let started = broker.start_authorization(&params).await;
+    let broker_state = started.state();
+    let back =
+        url::Url::parse(&broker.consent_at_spotify(&started.to_spotify, None).await).unwrap();
+    let spotify_code = back
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    let done = broker
+        .callback_in_browser(back.query().unwrap(), Some(&started.cookie))
+        .await;
     let code =
         e2e::AlexaRedirect::parse(done.headers()["location"].to_str().unwrap()).expect_code();
 
@@ -88,6 +88,7 @@ async fn captured_logs_hold_no_secret(backend: Backend) {
         ("alexa authorization code", code.clone()),
         ("alexa pkce verifier", verifier.clone()),
         ("broker state toward spotify", broker_state),
+        ("linking cookie", started.cookie_value()),
         ("spotify authorization code", spotify_code),
         ("first broker access token", first.access_token.clone()),
         ("first broker refresh token", first.refresh_token.clone()),
@@ -124,4 +125,50 @@ async fn captured_logs_hold_no_secret(backend: Backend) {
     );
 }
 
-both_backends!(captured_logs_hold_no_secret);
+/// A Spotify call that fails in transport (here a timeout) logs no URL: the search terms in its query stay
+/// out of the logs (reqwest's error text carries the whole URL).
+async fn failed_search_logs_no_search_terms(backend: Backend) {
+    let capture = LogCapture::start();
+    let broker = spawn_broker(
+        backend,
+        spawn_sandbox().await,
+        &[("spotify.timeout_ms", "200"), ("proxy.max_retries", "0")],
+    )
+    .await;
+    let pair = broker.link_user(ALICE).await;
+    broker.sandbox.client.set_latency(1500).await.unwrap();
+    let term = "zanzibar-lullaby-quokka";
+    let answer = broker
+        .http
+        .get(broker.url(&format!("/v1/spotify/search?q={term}&type=track")))
+        .bearer_auth(&pair.access_token)
+        .header("X-Service-Token", &broker.service_token)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        !answer.status().is_success(),
+        "the search should fail upstream, got {}",
+        answer.status()
+    );
+    let started = std::time::Instant::now();
+    while !capture.contents().contains("spotify unreachable") {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "the failed call was never logged"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let logs = capture.contents();
+    let leaks: Vec<&str> = logs.lines().filter(|line| line.contains(term)).collect();
+    assert!(
+        leaks.is_empty(),
+        "the search term is in the logs:\n{}",
+        leaks.join("\n")
+    );
+}
+
+both_backends!(
+    captured_logs_hold_no_secret,
+    failed_search_logs_no_search_terms
+);

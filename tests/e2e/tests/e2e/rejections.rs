@@ -165,6 +165,68 @@ async fn authorize_errors_redirect_with_state(backend: Backend) {
     );
 }
 
+/// How many pending authorizations the broker holds.
+async fn pending_authorizations(broker: &TestBroker) -> i64 {
+    sqlx::query_scalar("select count(*) from pending_authorization")
+        .fetch_one(&broker.raw_pool().await)
+        .await
+        .unwrap()
+}
+
+/// Unauthenticated requests cannot grow the database: a 60 KB scope is refused before anything is stored.
+async fn authorize_refuses_an_oversized_scope(backend: Backend) {
+    let broker = spawn_broker(backend, spawn_sandbox().await, &[]).await;
+    let huge = "playlist-read ".repeat(60 * 1024 / 14);
+    assert_error_redirect(
+        &broker
+            .authorize(&params_with(&broker, "scope", &huge))
+            .await,
+        "invalid_scope",
+        "st",
+        "60 KB scope",
+    );
+    assert_eq!(pending_authorizations(&broker).await, 0);
+    // At the bound it is kept.
+    let response = broker
+        .authorize(&params_with(&broker, "scope", &"s".repeat(1024)))
+        .await;
+    assert_eq!(response.status(), StatusCode::FOUND);
+    assert_eq!(pending_authorizations(&broker).await, 1);
+}
+
+/// The N+1th authorization from one address (or for one client) within a minute is a 429 page, and
+/// nothing is stored for it.
+async fn authorize_is_capped_per_address_and_per_client(backend: Backend) {
+    for (key, cap) in [
+        ("oauth.authorize_per_minute_per_address", 3),
+        ("oauth.authorize_per_minute_per_client", 2),
+    ] {
+        let broker = spawn_broker(backend, spawn_sandbox().await, &[(key, &cap.to_string())]).await;
+        for i in 0..cap {
+            let response = broker
+                .authorize(&broker.authorize_params(&format!("s{i}")))
+                .await;
+            assert_eq!(response.status(), StatusCode::FOUND, "{key}: attempt {i}");
+        }
+        let refused = broker.authorize(&broker.authorize_params("over")).await;
+        assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS, "{key}");
+        assert!(refused.headers().get("location").is_none(), "{key}");
+        assert!(refused.headers().get("set-cookie").is_none(), "{key}");
+        let retry_after: u64 = refused.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=61).contains(&retry_after), "{key}: {retry_after}");
+        assert_eq!(refused.headers()["cache-control"], "no-store", "{key}");
+        assert_eq!(
+            pending_authorizations(&broker).await,
+            i64::from(cap),
+            "{key}"
+        );
+    }
+}
+
 async fn token_endpoint_rejects_bad_requests(backend: Backend) {
     let broker = spawn_broker(backend, spawn_sandbox().await, &[]).await;
     let code = broker.code_for(ALICE).await;
@@ -515,6 +577,8 @@ async fn reused_code_is_refused_and_revokes_its_tokens(backend: Backend) {
 
 both_backends!(
     authorize_refuses_untrusted_client_or_redirect_without_redirecting,
+    authorize_refuses_an_oversized_scope,
+    authorize_is_capped_per_address_and_per_client,
     authorize_errors_redirect_with_state,
     token_endpoint_rejects_bad_requests,
     token_endpoint_rejects_bad_client_authentication,

@@ -59,16 +59,13 @@ async fn database_holds_no_plaintext_token(backend: Backend) {
     let unfinished = broker
         .start_authorization(&broker.authorize_params("pending"))
         .await;
-    let broker_state = unfinished
-        .query_pairs()
-        .find(|(k, _)| k == "state")
-        .map(|(_, v)| v.into_owned())
-        .unwrap();
+    let broker_state = unfinished.state();
 
     let mut secrets = vec![
         ("alexa code", code.clone()),
         ("pkce verifier", verifier.clone()),
         ("broker state", broker_state.clone()),
+        ("linking cookie", unfinished.cookie_value()),
         ("alexa client secret", broker.alexa_client_secret.clone()),
         (
             "spotify client secret",

@@ -2,8 +2,8 @@
 
 use broker::crypto::generate_key;
 use broker::domain::{
-    AuthorizationCode, BrokerAccessToken, BrokerRefreshToken, ClientId, CodeVerifier, LinkId,
-    OAuthState, RedirectUri, SpotifyUserId, TokenHash, UnixTime,
+    AuthorizationCode, BrokerAccessToken, BrokerRefreshToken, BrowserBinding, ClientId,
+    CodeVerifier, LinkId, OAuthState, RedirectUri, SpotifyUserId, TokenHash, UnixTime,
 };
 use broker::store::{
     Actor, ChangeKind, CodeRedemption, IssuedTokens, LinkStatus, NewAuthorizationCode, NewLink,
@@ -276,6 +276,7 @@ async fn refresh_lease_is_exclusive_and_guards_writes(backend: Backend) {
 async fn pending_authorization_is_taken_once_and_expires(backend: Backend) {
     let Fixture { store, db: _db } = fixture(backend).await;
     let now = UnixTime::now();
+    let browser = BrowserBinding::generate();
     let pending = |state: &OAuthState, expires_at: UnixTime| PendingAuthorization {
         state_hash: state.hash(),
         client_id: ClientId::parse("alexa-skill").unwrap(),
@@ -284,6 +285,7 @@ async fn pending_authorization_is_taken_once_and_expires(backend: Backend) {
         scope: Some("playback".to_owned()),
         code_challenge: Some(CodeVerifier::generate().challenge()),
         spotify_code_verifier: CodeVerifier::generate(),
+        browser_hash: browser.hash(),
         expires_at,
     };
     let live = OAuthState::generate();
@@ -292,8 +294,16 @@ async fn pending_authorization_is_taken_once_and_expires(backend: Backend) {
         .insert_pending_authorization(&original, now)
         .await
         .unwrap();
+    // Another browser neither takes it nor uses it up.
+    assert!(
+        store
+            .take_pending_authorization(&live.hash(), &BrowserBinding::generate().hash(), now)
+            .await
+            .unwrap()
+            .is_none()
+    );
     let taken = store
-        .take_pending_authorization(&live.hash(), now)
+        .take_pending_authorization(&live.hash(), &browser.hash(), now)
         .await
         .unwrap()
         .expect("pending authorization");
@@ -306,7 +316,7 @@ async fn pending_authorization_is_taken_once_and_expires(backend: Backend) {
     );
     assert!(
         store
-            .take_pending_authorization(&live.hash(), now)
+            .take_pending_authorization(&live.hash(), &browser.hash(), now)
             .await
             .unwrap()
             .is_none()
@@ -319,7 +329,7 @@ async fn pending_authorization_is_taken_once_and_expires(backend: Backend) {
         .unwrap();
     assert!(
         store
-            .take_pending_authorization(&expired.hash(), now.plus_secs(5))
+            .take_pending_authorization(&expired.hash(), &browser.hash(), now.plus_secs(5))
             .await
             .unwrap()
             .is_none()
@@ -657,6 +667,7 @@ async fn purge_removes_only_what_expired(backend: Backend) {
         .await
         .unwrap()
         .0;
+    let browser = BrowserBinding::generate();
     let pending = |expires_at: UnixTime| {
         let state = OAuthState::generate();
         (
@@ -669,6 +680,7 @@ async fn purge_removes_only_what_expired(backend: Backend) {
                 scope: None,
                 code_challenge: None,
                 spotify_code_verifier: CodeVerifier::generate(),
+                browser_hash: browser.hash(),
                 expires_at,
             },
         )
@@ -701,14 +713,14 @@ async fn purge_removes_only_what_expired(backend: Backend) {
     );
     assert!(
         store
-            .take_pending_authorization(&old_pending, now)
+            .take_pending_authorization(&old_pending, &browser.hash(), now)
             .await
             .unwrap()
             .is_none()
     );
     assert!(
         store
-            .take_pending_authorization(&live_pending, now)
+            .take_pending_authorization(&live_pending, &browser.hash(), now)
             .await
             .unwrap()
             .is_some()
