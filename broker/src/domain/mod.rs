@@ -1,6 +1,7 @@
 //! Validated domain values: past the route layer no raw string travels where one of these belongs.
 
 mod client_id;
+mod grant_id;
 mod key_id;
 mod link_id;
 mod pkce;
@@ -10,6 +11,7 @@ mod spotify_user_id;
 mod time;
 
 pub use client_id::ClientId;
+pub use grant_id::GrantId;
 pub use key_id::KeyId;
 pub use link_id::LinkId;
 pub use pkce::{CodeChallenge, CodeVerifier};

@@ -8,8 +8,8 @@ use super::client_auth::authenticate;
 use super::error::no_store;
 use super::params::{Params, read_form};
 use crate::domain::{
-    AuthorizationCode, BrokerAccessToken, BrokerRefreshToken, CodeChallenge, CodeVerifier, LinkId,
-    UnixTime,
+    AuthorizationCode, BrokerAccessToken, BrokerRefreshToken, CodeVerifier, GrantId, LinkId,
+    RedirectUri, UnixTime,
 };
 use crate::state::SharedState;
 use crate::store::{CodeRedemption, IssuedTokens, StoreError};
@@ -47,7 +47,8 @@ async fn authorization_code_grant(
     state: &SharedState,
 ) -> Result<HttpResponse, OAuthError> {
     let code = params.require("code")?;
-    let redirect_uri = params.require("redirect_uri")?;
+    // A redirect_uri that does not parse cannot be the one the code was issued for.
+    let redirect_uri = RedirectUri::parse(params.require("redirect_uri")?).ok();
     let verifier = params
         .get("code_verifier")
         .map(CodeVerifier::parse)
@@ -79,20 +80,18 @@ async fn authorization_code_grant(
     if redeemed.expires_at <= now {
         return Err(OAuthError::invalid_grant("the authorization code expired"));
     }
-    if redeemed.client_id != state.alexa.client_id.as_str() {
+    if redeemed.client_id != state.alexa.client_id {
         return Err(OAuthError::invalid_grant(
             "the code was issued to another client",
         ));
     }
-    if redeemed.redirect_uri != redirect_uri {
+    if redirect_uri.as_ref() != Some(&redeemed.redirect_uri) {
         return Err(OAuthError::invalid_grant(
             "redirect_uri does not match the authorization request",
         ));
     }
     match (&redeemed.code_challenge, &verifier) {
         (Some(challenge), Some(verifier)) => {
-            let challenge = CodeChallenge::parse(challenge, Some(CodeChallenge::METHOD))
-                .map_err(|_| OAuthError::invalid_grant("the code's pkce challenge is unusable"))?;
             if !challenge.is_satisfied_by(verifier) {
                 return Err(OAuthError::invalid_grant(
                     "code_verifier does not match the code_challenge",
@@ -143,7 +142,7 @@ async fn refresh_token_grant(
 async fn issue(
     state: &SharedState,
     link_id: LinkId,
-    grant_id: String,
+    grant_id: GrantId,
     rotated_from: Option<(&crate::domain::TokenHash, UnixTime)>,
     now: UnixTime,
 ) -> Result<HttpResponse, OAuthError> {

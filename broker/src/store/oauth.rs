@@ -3,11 +3,12 @@
 
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::Row;
+use sqlx::any::AnyRow;
 
 use super::{Store, StoreError};
 use crate::crypto::FieldAad;
 use crate::domain::{
-    ClientId, CodeChallenge, CodeVerifier, LinkId, RedirectUri, TokenHash, UnixTime,
+    ClientId, CodeChallenge, CodeVerifier, GrantId, LinkId, RedirectUri, TokenHash, UnixTime,
 };
 
 /// Alexa's authorization request, remembered while the user is at Spotify.
@@ -39,10 +40,10 @@ pub struct NewAuthorizationCode {
 #[derive(Debug)]
 pub struct RedeemedCode {
     pub link_id: LinkId,
-    pub grant_id: String,
-    pub client_id: String,
-    pub redirect_uri: String,
-    pub code_challenge: Option<String>,
+    pub grant_id: GrantId,
+    pub client_id: ClientId,
+    pub redirect_uri: RedirectUri,
+    pub code_challenge: Option<CodeChallenge>,
     pub expires_at: UnixTime,
 }
 
@@ -61,7 +62,7 @@ pub enum CodeRedemption {
 #[derive(Debug)]
 pub struct IssuedTokens {
     pub link_id: LinkId,
-    pub grant_id: String,
+    pub grant_id: GrantId,
     pub access_hash: TokenHash,
     pub access_expires_at: UnixTime,
     pub refresh_hash: TokenHash,
@@ -71,7 +72,7 @@ pub struct IssuedTokens {
 #[derive(Debug)]
 pub struct RefreshTokenRecord {
     pub link_id: LinkId,
-    pub grant_id: String,
+    pub grant_id: GrantId,
     /// Set once the token has been rotated out: the end of its grace period.
     pub expires_at: Option<UnixTime>,
 }
@@ -86,6 +87,30 @@ fn verifier_aad(state_hash: &TokenHash) -> FieldAad {
 
 fn parse_link_id(raw: &str) -> Result<LinkId, StoreError> {
     LinkId::parse(raw).map_err(|_| StoreError::Corrupt("link_id"))
+}
+
+fn parse_grant_id(raw: &str) -> Result<GrantId, StoreError> {
+    GrantId::parse(raw).map_err(|_| StoreError::Corrupt("grant_id"))
+}
+
+/// A redeemed code's row, as domain values.
+fn redeemed_from_row(row: &AnyRow) -> Result<RedeemedCode, StoreError> {
+    let corrupt = |what| move |_| StoreError::Corrupt(what);
+    let challenge: Option<String> = row.try_get("code_challenge")?;
+    let method: Option<String> = row.try_get("code_challenge_method")?;
+    Ok(RedeemedCode {
+        link_id: parse_link_id(&row.try_get::<String, _>("link_id")?)?,
+        grant_id: parse_grant_id(&row.try_get::<String, _>("grant_id")?)?,
+        client_id: ClientId::parse(&row.try_get::<String, _>("client_id")?)
+            .map_err(corrupt("client_id"))?,
+        redirect_uri: RedirectUri::parse(&row.try_get::<String, _>("redirect_uri")?)
+            .map_err(corrupt("redirect_uri"))?,
+        code_challenge: challenge
+            .map(|c| CodeChallenge::parse(&c, method.as_deref()))
+            .transpose()
+            .map_err(corrupt("code_challenge"))?,
+        expires_at: UnixTime::from_secs(row.try_get("expires_at")?),
+    })
 }
 
 impl Store {
@@ -192,21 +217,15 @@ impl Store {
     ) -> Result<CodeRedemption, StoreError> {
         let row = sqlx::query(
             "update authorization_code set used_at = $2 where code_hash = $1 and used_at is null
-             returning link_id, grant_id, client_id, redirect_uri, code_challenge, expires_at",
+             returning link_id, grant_id, client_id, redirect_uri, code_challenge,
+                 code_challenge_method, expires_at",
         )
         .bind(code_hash.as_str())
         .bind(now.as_secs())
         .fetch_optional(self.pool())
         .await?;
         if let Some(row) = row {
-            return Ok(CodeRedemption::Redeemed(RedeemedCode {
-                link_id: parse_link_id(&row.try_get::<String, _>("link_id")?)?,
-                grant_id: row.try_get("grant_id")?,
-                client_id: row.try_get("client_id")?,
-                redirect_uri: row.try_get("redirect_uri")?,
-                code_challenge: row.try_get("code_challenge")?,
-                expires_at: UnixTime::from_secs(row.try_get("expires_at")?),
-            }));
+            return Ok(CodeRedemption::Redeemed(redeemed_from_row(&row)?));
         }
         let row =
             sqlx::query("select grant_id, link_id from authorization_code where code_hash = $1")
@@ -215,8 +234,11 @@ impl Store {
                 .await?;
         match row {
             Some(row) => {
-                self.revoke_grant(&row.try_get::<String, _>("grant_id")?, now)
-                    .await?;
+                self.revoke_grant(
+                    &parse_grant_id(&row.try_get::<String, _>("grant_id")?)?,
+                    now,
+                )
+                .await?;
                 Ok(CodeRedemption::Replayed {
                     link_id: parse_link_id(&row.try_get::<String, _>("link_id")?)?,
                 })
@@ -227,12 +249,12 @@ impl Store {
 
     /// Revokes every broker token issued from one authorization code, and marks the link changed so
     /// every replica drops the tokens it holds in memory.
-    pub async fn revoke_grant(&self, grant_id: &str, now: UnixTime) -> Result<u64, StoreError> {
+    pub async fn revoke_grant(&self, grant_id: &GrantId, now: UnixTime) -> Result<u64, StoreError> {
         let mut tx = self.pool().begin().await?;
         let revoked = sqlx::query(
             "update broker_token set revoked_at = $2 where grant_id = $1 and revoked_at is null",
         )
-        .bind(grant_id)
+        .bind(grant_id.as_str())
         .bind(now.as_secs())
         .execute(&mut *tx)
         .await?
@@ -241,7 +263,7 @@ impl Store {
             "update link set updated_at = $2
              where link_id in (select link_id from broker_token where grant_id = $1)",
         )
-        .bind(grant_id)
+        .bind(grant_id.as_str())
         .bind(now.as_secs())
         .execute(&mut *tx)
         .await?;
@@ -272,7 +294,7 @@ impl Store {
             sqlx::query(insert)
                 .bind(hash.as_str())
                 .bind(tokens.link_id.to_string())
-                .bind(&tokens.grant_id)
+                .bind(tokens.grant_id.as_str())
                 .bind(kind)
                 .bind(expires)
                 .bind(now.as_secs())
@@ -312,7 +334,7 @@ impl Store {
         let Some(row) = row else { return Ok(None) };
         Ok(Some(RefreshTokenRecord {
             link_id: parse_link_id(&row.try_get::<String, _>("link_id")?)?,
-            grant_id: row.try_get("grant_id")?,
+            grant_id: parse_grant_id(&row.try_get::<String, _>("grant_id")?)?,
             expires_at: row
                 .try_get::<Option<i64>, _>("expires_at")?
                 .map(UnixTime::from_secs),
@@ -358,8 +380,11 @@ impl Store {
         let Some(row) = row else { return Ok(None) };
         let link_id = parse_link_id(&row.try_get::<String, _>("link_id")?)?;
         if row.try_get::<String, _>("kind")? == "refresh" {
-            self.revoke_grant(&row.try_get::<String, _>("grant_id")?, now)
-                .await?;
+            self.revoke_grant(
+                &parse_grant_id(&row.try_get::<String, _>("grant_id")?)?,
+                now,
+            )
+            .await?;
         } else {
             sqlx::query("update link set updated_at = $2 where link_id = $1")
                 .bind(link_id.to_string())

@@ -2,8 +2,8 @@
 
 use broker::crypto::generate_key;
 use broker::domain::{
-    AuthorizationCode, BrokerAccessToken, BrokerRefreshToken, ClientId, CodeVerifier, LinkId,
-    OAuthState, RedirectUri, SpotifyUserId, TokenHash, UnixTime,
+    AuthorizationCode, BrokerAccessToken, BrokerRefreshToken, ClientId, CodeVerifier, GrantId,
+    LinkId, OAuthState, RedirectUri, SpotifyUserId, TokenHash, UnixTime,
 };
 use broker::store::{
     CodeRedemption, IssuedTokens, LinkStatus, NewAuthorizationCode, NewLink, PendingAuthorization,
@@ -53,14 +53,19 @@ fn code_for(link_id: LinkId, expires_at: UnixTime) -> (AuthorizationCode, NewAut
     (code, record)
 }
 
+/// A grant id named for a test.
+fn grant(name: &str) -> GrantId {
+    GrantId::of_code(&TokenHash::of(name))
+}
+
 /// A fresh access/refresh pair for a grant, with its plaintexts.
-fn pair(link_id: LinkId, grant_id: &str, now: UnixTime) -> (IssuedTokens, String, String) {
+fn pair(link_id: LinkId, grant_id: &GrantId, now: UnixTime) -> (IssuedTokens, String, String) {
     let access = BrokerAccessToken::generate();
     let refresh = BrokerRefreshToken::generate();
     (
         IssuedTokens {
             link_id,
-            grant_id: grant_id.to_owned(),
+            grant_id: grant_id.clone(),
             access_hash: access.hash(),
             access_expires_at: now.plus_secs(3600),
             refresh_hash: refresh.hash(),
@@ -334,12 +339,10 @@ async fn codes_are_single_use_and_replay_revokes_the_grant(backend: Backend) {
         panic!("first use redeems");
     };
     assert_eq!(redeemed.link_id, id);
-    assert_eq!(redeemed.client_id, "alexa-skill");
-    assert_eq!(redeemed.redirect_uri, ALEXA_REDIRECT_URI);
-    assert_eq!(
-        redeemed.code_challenge.as_deref(),
-        record.code_challenge.as_ref().map(|c| c.as_str())
-    );
+    assert_eq!(redeemed.grant_id, GrantId::of_code(&code.hash()));
+    assert_eq!(redeemed.client_id, record.client_id);
+    assert_eq!(redeemed.redirect_uri, record.redirect_uri);
+    assert_eq!(redeemed.code_challenge, record.code_challenge);
     assert_eq!(redeemed.expires_at, now.plus_secs(300));
 
     let (issued, access, refresh) = pair(id, &redeemed.grant_id, now);
@@ -354,7 +357,7 @@ async fn codes_are_single_use_and_replay_revokes_the_grant(backend: Backend) {
         .await
         .unwrap();
     // Tokens of another grant of the same link are not touched by the replay.
-    let (other, other_access, other_refresh) = pair(id, "another-grant", now);
+    let (other, other_access, other_refresh) = pair(id, &grant("another-grant"), now);
     store.issue_tokens(&other, None, now).await.unwrap();
     assert!(
         store
@@ -420,7 +423,7 @@ async fn tokens_rotate_with_a_grace_period_and_expire(backend: Backend) {
         .upsert_link(&new_link("u1", "a1", "r1", now), now)
         .await
         .unwrap();
-    let (first, access1, refresh1) = pair(id, "g", now);
+    let (first, access1, refresh1) = pair(id, &grant("g"), now);
     store.issue_tokens(&first, None, now).await.unwrap();
     let record = store
         .find_refresh_token(&TokenHash::of(&refresh1), now)
@@ -428,7 +431,7 @@ async fn tokens_rotate_with_a_grace_period_and_expire(backend: Backend) {
         .unwrap()
         .unwrap();
     assert_eq!(record.link_id, id);
-    assert_eq!(record.grant_id, "g");
+    assert_eq!(record.grant_id, grant("g"));
     assert_eq!(
         record.expires_at, None,
         "a current refresh token does not expire"
@@ -464,7 +467,7 @@ async fn tokens_rotate_with_a_grace_period_and_expire(backend: Backend) {
             .is_none()
     );
 
-    let (second, _, refresh2) = pair(id, "g", now);
+    let (second, _, refresh2) = pair(id, &grant("g"), now);
     let grace_until = now.plus_secs(10);
     store
         .issue_tokens(&second, Some((&TokenHash::of(&refresh1), grace_until)), now)
@@ -491,7 +494,7 @@ async fn tokens_rotate_with_a_grace_period_and_expire(backend: Backend) {
             .is_some()
     );
     // Rotating the same old token again never extends its grace.
-    let (third, _, _) = pair(id, "g", now);
+    let (third, _, _) = pair(id, &grant("g"), now);
     store
         .issue_tokens(
             &third,
@@ -547,7 +550,7 @@ async fn revoke_link_shreds_tokens_and_records_an_audit_event(backend: Backend) 
         .upsert_link(&new_link("u1", "a1", "r1", now), now)
         .await
         .unwrap();
-    let (issued, access, refresh) = pair(id, "g", now);
+    let (issued, access, refresh) = pair(id, &grant("g"), now);
     store.issue_tokens(&issued, None, now).await.unwrap();
     let (code, record) = code_for(id, now.plus_secs(300));
     store.insert_authorization_code(&record, now).await.unwrap();
@@ -646,9 +649,9 @@ async fn purge_removes_only_what_expired(backend: Backend) {
     store.insert_authorization_code(&c1, now).await.unwrap();
     store.insert_authorization_code(&c2, now).await.unwrap();
     // A refresh token whose grace ended more than a day ago, and a current pair.
-    let (old, _, old_refresh) = pair(id, "g", now);
+    let (old, _, old_refresh) = pair(id, &grant("g"), now);
     store.issue_tokens(&old, None, now).await.unwrap();
-    let (current, current_access, current_refresh) = pair(id, "g", now);
+    let (current, current_access, current_refresh) = pair(id, &grant("g"), now);
     store
         .issue_tokens(
             &current,
