@@ -32,7 +32,7 @@ impl LinkStatus {
         }
     }
 
-    fn parse(raw: &str) -> Result<Self, StoreError> {
+    pub(crate) fn parse(raw: &str) -> Result<Self, StoreError> {
         match raw {
             "active" => Ok(Self::Active),
             "relink_required" => Ok(Self::RelinkRequired),
