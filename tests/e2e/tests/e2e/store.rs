@@ -768,73 +768,76 @@ async fn revoke_link_shreds_tokens_and_records_an_audit_event(backend: Backend) 
 async fn concurrent_revokes_and_refreshes_leave_nothing_live(backend: Backend) {
     let Fixture { store, db } = fixture(backend).await;
     let now = UnixTime::now();
-    let id = store
-        .upsert_link(&new_link("u1", "a1", "r1", now), now)
-        .await
-        .unwrap();
-    // Eight families, each refreshed in a loop by its own task until refused, while other tasks revoke
-    // single tokens (RFC 7009), replay codes and finally revoke the link itself.
-    let mut families = Vec::new();
-    let mut codes = Vec::new();
-    for _ in 0..8 {
-        let (code, record) = code_for(id, now.plus_secs(300));
-        store.insert_authorization_code(&record, now).await.unwrap();
-        let CodeRedemption::Redeemed(redeemed) = store
-            .redeem_authorization_code(&code.hash(), now)
+    // A few rounds, one link each: a wrong lock order deadlocks only in some interleavings.
+    for round in 0..4 {
+        let id = store
+            .upsert_link(&new_link(&format!("u{round}"), "a1", "r1", now), now)
             .await
-            .unwrap()
-        else {
-            panic!("first use redeems");
-        };
-        families.push(issue_from_code(&store, id, &redeemed.grant_id, now).await);
-        codes.push(code);
-    }
-    let mut tasks = tokio::task::JoinSet::new();
-    for family in families.clone() {
-        let store = store.clone();
-        tasks.spawn(async move {
-            let mut current = family.refresh;
-            for _ in 0..200 {
-                match refresh(&store, &current, now).await {
-                    (Issuance::Issued(_), pair) => current = pair.refresh,
-                    _ => return,
-                }
-            }
-            panic!("refreshes kept succeeding long after the link was revoked");
-        });
-    }
-    for (i, family) in families.iter().enumerate().take(4) {
-        let store = store.clone();
-        let access = family.access.clone();
-        let code = codes[i + 4].hash();
-        tasks.spawn(async move {
-            store
-                .revoke_token(&TokenHash::of(&access), now)
+            .unwrap();
+        // Eight families, each refreshed in a loop by its own task until refused, while other tasks revoke
+        // single tokens (RFC 7009), replay codes and finally revoke the link itself.
+        let mut families = Vec::new();
+        let mut codes = Vec::new();
+        for _ in 0..8 {
+            let (code, record) = code_for(id, now.plus_secs(300));
+            store.insert_authorization_code(&record, now).await.unwrap();
+            let CodeRedemption::Redeemed(redeemed) = store
+                .redeem_authorization_code(&code.hash(), now)
                 .await
-                .unwrap();
-            store.redeem_authorization_code(&code, now).await.unwrap();
-        });
+                .unwrap()
+            else {
+                panic!("first use redeems");
+            };
+            families.push(issue_from_code(&store, id, &redeemed.grant_id, now).await);
+            codes.push(code);
+        }
+        let mut tasks = tokio::task::JoinSet::new();
+        for family in families.clone() {
+            let store = store.clone();
+            tasks.spawn(async move {
+                let mut current = family.refresh;
+                for _ in 0..200 {
+                    match refresh(&store, &current, now).await {
+                        (Issuance::Issued(_), pair) => current = pair.refresh,
+                        _ => return,
+                    }
+                }
+                panic!("refreshes kept succeeding long after the link was revoked");
+            });
+        }
+        for (i, family) in families.iter().enumerate().take(4) {
+            let store = store.clone();
+            let access = family.access.clone();
+            let code = codes[i + 4].hash();
+            tasks.spawn(async move {
+                store
+                    .revoke_token(&TokenHash::of(&access), now)
+                    .await
+                    .unwrap();
+                store.redeem_authorization_code(&code, now).await.unwrap();
+            });
+        }
+        for actor in ["operator", "user", "cli"] {
+            let store = store.clone();
+            tasks.spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                store.revoke_link(&id, actor, now).await.unwrap();
+            });
+        }
+        while let Some(joined) = tasks.join_next().await {
+            // A deadlock (Postgres aborts one side) or a busy database fails the task, and so the test.
+            joined.unwrap();
+        }
+        assert_eq!(
+            store.link(&id).await.unwrap().unwrap().summary.status,
+            LinkStatus::Revoked
+        );
+        assert_eq!(
+            live_token_count(&db, id, now).await,
+            0,
+            "a token was stored after its link was revoked"
+        );
     }
-    for actor in ["operator", "user", "cli"] {
-        let store = store.clone();
-        tasks.spawn(async move {
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            store.revoke_link(&id, actor, now).await.unwrap();
-        });
-    }
-    while let Some(joined) = tasks.join_next().await {
-        // A deadlock (Postgres aborts one side) or a busy database fails the task, and so the test.
-        joined.unwrap();
-    }
-    assert_eq!(
-        store.link(&id).await.unwrap().unwrap().summary.status,
-        LinkStatus::Revoked
-    );
-    assert_eq!(
-        live_token_count(&db, id, now).await,
-        0,
-        "a token was stored after its link was revoked"
-    );
 }
 
 async fn purge_removes_only_what_expired(backend: Backend) {
