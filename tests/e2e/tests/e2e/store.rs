@@ -774,8 +774,8 @@ async fn concurrent_revokes_and_refreshes_leave_nothing_live(backend: Backend) {
             .upsert_link(&new_link(&format!("u{round}"), "a1", "r1", now), now)
             .await
             .unwrap();
-        // Eight families, each refreshed in a loop by its own task until refused, while other tasks revoke
-        // single tokens (RFC 7009), replay codes and finally revoke the link itself.
+        // Eight families, each refreshed in a loop by its own task until refused, while other
+        // tasks revoke single tokens (RFC 7009), replay codes and finally revoke the link itself.
         let mut families = Vec::new();
         let mut codes = Vec::new();
         for _ in 0..8 {
