@@ -128,13 +128,10 @@ impl Lifecycle {
         self.forget_here(link_id, ChangeKind::TokensRefreshed);
     }
 
-    /// Some broker tokens of a link were revoked in the store (a grant, one token, a replayed code):
-    /// forgets them here and announces it.
-    pub async fn broker_tokens_revoked(&self, link_id: LinkId) -> Result<(), StoreError> {
+    /// Some broker tokens of a link were revoked in the store (a grant, one token, a replayed code; the
+    /// store recorded the change for the other replicas): forgets them here.
+    pub fn broker_tokens_revoked(&self, link_id: LinkId) {
         self.forget_here(link_id, ChangeKind::BrokerTokensRevoked);
-        self.store
-            .announce_change(&link_id, ChangeKind::BrokerTokensRevoked, UnixTime::now())
-            .await
     }
 
     /// Spotify accepted a player command: cached player state is wrong here now, and on the other

@@ -2,6 +2,7 @@
 
 mod alexa_user_id;
 mod client_id;
+mod grant_id;
 mod key_id;
 mod link_id;
 mod pkce;
@@ -12,6 +13,7 @@ mod time;
 
 pub use alexa_user_id::AlexaUserId;
 pub use client_id::ClientId;
+pub use grant_id::GrantId;
 pub use key_id::KeyId;
 pub use link_id::LinkId;
 pub use pkce::{CodeChallenge, CodeVerifier};

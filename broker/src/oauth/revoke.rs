@@ -25,14 +25,7 @@ pub async fn revoke(
         OAuthError::temporarily_unavailable()
     })?;
     if let Some(link_id) = revoked {
-        state
-            .lifecycle
-            .broker_tokens_revoked(link_id)
-            .await
-            .map_err(|err| {
-                tracing::error!(error = ?err, "announcing a token revocation failed");
-                OAuthError::temporarily_unavailable()
-            })?;
+        state.lifecycle.broker_tokens_revoked(link_id);
         tracing::info!(link_id = %link_id, "token revoked by client");
     }
     let mut response = HttpResponse::Ok();

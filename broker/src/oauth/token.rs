@@ -8,11 +8,10 @@ use super::client_auth::authenticate;
 use super::error::no_store;
 use super::params::{Params, read_form};
 use crate::domain::{
-    AuthorizationCode, BrokerAccessToken, BrokerRefreshToken, CodeChallenge, CodeVerifier, LinkId,
-    UnixTime,
+    AuthorizationCode, BrokerAccessToken, BrokerRefreshToken, CodeVerifier, RedirectUri, UnixTime,
 };
 use crate::state::SharedState;
-use crate::store::{CodeRedemption, IssuedTokens, StoreError};
+use crate::store::{CodeRedemption, Issuance, IssueFrom, NewTokenPair, StoreError, TokenLifetimes};
 
 #[derive(Serialize)]
 struct TokenResponse<'a> {
@@ -47,7 +46,8 @@ async fn authorization_code_grant(
     state: &SharedState,
 ) -> Result<HttpResponse, OAuthError> {
     let code = params.require("code")?;
-    let redirect_uri = params.require("redirect_uri")?;
+    // A redirect_uri that does not parse cannot be the one the code was issued for.
+    let redirect_uri = RedirectUri::parse(params.require("redirect_uri")?).ok();
     let verifier = params
         .get("code_verifier")
         .map(CodeVerifier::parse)
@@ -64,11 +64,7 @@ async fn authorization_code_grant(
     {
         CodeRedemption::Redeemed(redeemed) => redeemed,
         CodeRedemption::Replayed { link_id } => {
-            state
-                .lifecycle
-                .broker_tokens_revoked(link_id)
-                .await
-                .map_err(store_failed)?;
+            state.lifecycle.broker_tokens_revoked(link_id);
             tracing::warn!(link_id = %link_id, "authorization code replayed; tokens issued from it are revoked");
             return Err(OAuthError::invalid_grant(
                 "the authorization code was already used",
@@ -83,20 +79,18 @@ async fn authorization_code_grant(
     if redeemed.expires_at <= now {
         return Err(OAuthError::invalid_grant("the authorization code expired"));
     }
-    if redeemed.client_id != state.alexa.client_id.as_str() {
+    if redeemed.client_id != state.alexa.client_id {
         return Err(OAuthError::invalid_grant(
             "the code was issued to another client",
         ));
     }
-    if redeemed.redirect_uri != redirect_uri {
+    if redirect_uri.as_ref() != Some(&redeemed.redirect_uri) {
         return Err(OAuthError::invalid_grant(
             "redirect_uri does not match the authorization request",
         ));
     }
     match (&redeemed.code_challenge, &verifier) {
         (Some(challenge), Some(verifier)) => {
-            let challenge = CodeChallenge::parse(challenge, Some(CodeChallenge::METHOD))
-                .map_err(|_| OAuthError::invalid_grant("the code's pkce challenge is unusable"))?;
             if !challenge.is_satisfied_by(verifier) {
                 return Err(OAuthError::invalid_grant(
                     "code_verifier does not match the code_challenge",
@@ -111,7 +105,11 @@ async fn authorization_code_grant(
         }
         (None, None) => {}
     }
-    issue(state, redeemed.link_id, redeemed.grant_id, None, now).await
+    let from = IssueFrom::Code {
+        link_id: redeemed.link_id,
+        grant_id: &redeemed.grant_id,
+    };
+    issue(state, from, now).await
 }
 
 #[tracing::instrument(skip_all)]
@@ -122,57 +120,57 @@ async fn refresh_token_grant(
     let presented = BrokerRefreshToken::parse(params.require("refresh_token")?)
         .map_err(|_| OAuthError::invalid_grant("the refresh token is invalid"))?;
     let now = UnixTime::now();
-    let record = state
-        .store
-        .find_refresh_token(&presented.hash(), now)
-        .await
-        .map_err(store_failed)?
-        .ok_or_else(|| OAuthError::invalid_grant("the refresh token is invalid or revoked"))?;
-    let grace_until = now.plus_secs(state.oauth.refresh_token_grace_s);
-    let grace_until = record
-        .expires_at
-        .map_or(grace_until, |current| current.min(grace_until));
-    let presented_hash = presented.hash();
-    issue(
-        state,
-        record.link_id,
-        record.grant_id,
-        Some((&presented_hash, grace_until)),
-        now,
-    )
-    .await
+    issue(state, IssueFrom::RefreshToken(&presented.hash()), now).await
 }
 
-/// Mints and stores a fresh access/refresh pair and renders RFC 6749 §5.1.
+/// Mints and stores a fresh access/refresh pair and renders RFC 6749 §5.1. `expires_in` is the access
+/// token's real remaining lifetime: less than the configured one when its family ends sooner.
 async fn issue(
     state: &SharedState,
-    link_id: LinkId,
-    grant_id: String,
-    rotated_from: Option<(&crate::domain::TokenHash, UnixTime)>,
+    from: IssueFrom<'_>,
     now: UnixTime,
 ) -> Result<HttpResponse, OAuthError> {
     let access = BrokerAccessToken::generate();
     let refresh = BrokerRefreshToken::generate();
-    let ttl = state.oauth.access_token_ttl_s;
-    let issued = IssuedTokens {
-        link_id,
-        grant_id,
+    let pair = NewTokenPair {
         access_hash: access.hash(),
-        access_expires_at: now.plus_secs(ttl),
         refresh_hash: refresh.hash(),
     };
-    state
+    let lifetimes = TokenLifetimes {
+        access_ttl_s: state.oauth.access_token_ttl_s,
+        refresh_grace_s: state.oauth.refresh_token_grace_s,
+    };
+    let issued = match state
         .store
-        .issue_tokens(&issued, rotated_from, now)
+        .issue_tokens(&pair, from, lifetimes, now)
         .await
-        .map_err(store_failed)?;
-    tracing::info!(link_id = %link_id, "broker tokens issued");
+        .map_err(store_failed)?
+    {
+        Issuance::Issued(issued) => issued,
+        Issuance::Refused => {
+            return Err(OAuthError::invalid_grant(match from {
+                IssueFrom::Code { link_id, .. } => {
+                    tracing::warn!(link_id = %link_id, "code exchange lost to a replay or a revocation");
+                    "the authorization code was revoked"
+                }
+                IssueFrom::RefreshToken(_) => "the refresh token is invalid or revoked",
+            }));
+        }
+        Issuance::FamilyRevoked { link_id } => {
+            state.lifecycle.broker_tokens_revoked(link_id);
+            tracing::warn!(link_id = %link_id, "refresh token presented after its end or revocation; its family is revoked");
+            return Err(OAuthError::invalid_grant(
+                "the refresh token expired or was revoked; its grant is revoked",
+            ));
+        }
+    };
+    tracing::info!(link_id = %issued.link_id, "broker tokens issued");
     let mut response = HttpResponse::Ok();
     no_store(&mut response);
     Ok(response.json(TokenResponse {
         access_token: access.expose(),
         token_type: "Bearer",
-        expires_in: ttl,
+        expires_in: issued.expiries.access_expires_at.as_secs() - now.as_secs(),
         refresh_token: refresh.expose(),
     }))
 }

@@ -129,7 +129,7 @@ impl Store {
         kind: ChangeKind,
         now: UnixTime,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         self.record_change(&mut tx, link_id, kind, now).await?;
         tx.commit().await?;
         Ok(())

@@ -30,7 +30,7 @@ impl LinkStatus {
         }
     }
 
-    fn parse(raw: &str) -> Result<Self, StoreError> {
+    pub(crate) fn parse(raw: &str) -> Result<Self, StoreError> {
         match raw {
             "active" => Ok(Self::Active),
             "relink_required" => Ok(Self::RelinkRequired),
@@ -186,7 +186,7 @@ impl Store {
                 link.tokens.access_token.expose_secret(),
                 &aad(&link_id, SealedField::SpotifyAccessToken),
             )?;
-            let mut tx = self.pool().begin().await?;
+            let mut tx = self.begin_write().await?;
             let written = if fresh {
                 sqlx::query(
                     "insert into link (link_id, spotify_user_id, display_name, status, scopes,
@@ -307,7 +307,7 @@ impl Store {
         now: UnixTime,
     ) -> Result<Revocation, StoreError> {
         let id = link_id.to_string();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let updated = sqlx::query(
             "update link set status = 'revoked', spotify_refresh_token = null,
                  spotify_access_token = null, spotify_access_expires_at = null,
@@ -364,7 +364,7 @@ impl Store {
         now: UnixTime,
     ) -> Result<Restoration, StoreError> {
         let id = link_id.to_string();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let updated = sqlx::query(
             "update link set status = 'active', token_version = token_version + 1,
                  refresh_lease_owner = null, refresh_lease_until = null, updated_at = $2

@@ -25,8 +25,8 @@ pub use links::{
     Actor, Link, LinkStatus, LinkSummary, NewLink, Restoration, Revocation, SpotifyTokens,
 };
 pub use oauth::{
-    CodeRedemption, IssuedTokens, NewAuthorizationCode, PendingAuthorization, RedeemedCode,
-    RefreshTokenRecord,
+    CodeRedemption, Expiries, Issuance, IssueFrom, IssuedTokens, NewAuthorizationCode,
+    NewTokenPair, PendingAuthorization, RedeemedCode, RefreshTokenRecord, TokenLifetimes,
 };
 pub use refresh::{RefreshLease, RefreshedTokens};
 
@@ -181,6 +181,37 @@ impl Store {
 
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// A transaction that will write. SQLite takes its one writer lock at the start (`begin
+    /// immediate`), so concurrent writers queue on the busy timeout instead of failing when a read
+    /// lock cannot be upgraded.
+    pub(crate) async fn begin_write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        Ok(match self.backend {
+            Backend::Postgres => self.pool.begin().await?,
+            Backend::Sqlite => self.pool.begin_with("begin immediate").await?,
+        })
+    }
+
+    /// Locks a link's row for the rest of the transaction and reads its status. Lock order, the same
+    /// everywhere so that writers cannot deadlock: the link row first, then its broker tokens and codes.
+    /// SQLite needs no row lock: a [`Store::begin_write`] transaction already excludes other writers.
+    pub(crate) async fn lock_link(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        link_id: &crate::domain::LinkId,
+    ) -> Result<Option<LinkStatus>, StoreError> {
+        let sql = match self.backend {
+            Backend::Postgres => "select status from link where link_id = $1 for update",
+            Backend::Sqlite => "select status from link where link_id = $1",
+        };
+        let status: Option<String> = sqlx::query_scalar(sql)
+            .bind(link_id.to_string())
+            .fetch_optional(&mut **tx)
+            .await?;
+        status.as_deref().map(LinkStatus::parse).transpose()
     }
 }
 

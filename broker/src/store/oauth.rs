@@ -2,13 +2,14 @@
 //! all keyed by SHA-256 hashes of the secrets.
 
 use secrecy::{ExposeSecret, SecretString};
-use sqlx::Row;
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
 
 use super::sealed::SealedField;
-use super::{Store, StoreError};
+use super::{ChangeKind, LinkStatus, Store, StoreError};
 use crate::crypto::FieldAad;
 use crate::domain::{
-    ClientId, CodeChallenge, CodeVerifier, LinkId, RedirectUri, TokenHash, UnixTime,
+    ClientId, CodeChallenge, CodeVerifier, GrantId, LinkId, RedirectUri, TokenHash, UnixTime,
 };
 
 /// Alexa's authorization request, remembered while the user is at Spotify.
@@ -42,10 +43,10 @@ pub struct NewAuthorizationCode {
 #[derive(Debug)]
 pub struct RedeemedCode {
     pub link_id: LinkId,
-    pub grant_id: String,
-    pub client_id: String,
-    pub redirect_uri: String,
-    pub code_challenge: Option<String>,
+    pub grant_id: GrantId,
+    pub client_id: ClientId,
+    pub redirect_uri: RedirectUri,
+    pub code_challenge: Option<CodeChallenge>,
     pub expires_at: UnixTime,
 }
 
@@ -60,22 +61,92 @@ pub enum CodeRedemption {
     Unknown,
 }
 
-/// A pair of broker tokens to store (hashes only).
+/// A fresh access/refresh pair to store (hashes only).
 #[derive(Debug)]
+pub struct NewTokenPair {
+    pub access_hash: TokenHash,
+    pub refresh_hash: TokenHash,
+}
+
+/// How long what the token endpoint issues lives.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenLifetimes {
+    pub access_ttl_s: i64,
+    /// How long a rotated-out refresh token keeps working.
+    pub refresh_grace_s: i64,
+}
+
+/// When the tokens minted from one refresh token end, and when that token itself ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expiries {
+    pub access_expires_at: UnixTime,
+    /// `None`: the new refresh token is its family's current one and lives until it is rotated out.
+    pub refresh_expires_at: Option<UnixTime>,
+    /// The end of the presented refresh token's grace, now that it is rotated out.
+    pub parent_grace_until: UnixTime,
+}
+
+impl TokenLifetimes {
+    /// A family never outlives the end its parent token already has (RFC 9700 §4.14.2): tokens minted
+    /// from a rotated-out refresh token end when its grace ends, so an old token cannot be laundered
+    /// into one that lives forever.
+    pub fn expiries(&self, parent_expires_at: Option<UnixTime>, now: UnixTime) -> Expiries {
+        let access = now.plus_secs(self.access_ttl_s);
+        let grace = now.plus_secs(self.refresh_grace_s);
+        match parent_expires_at {
+            None => Expiries {
+                access_expires_at: access,
+                refresh_expires_at: None,
+                parent_grace_until: grace,
+            },
+            Some(end) => Expiries {
+                access_expires_at: access.min(end),
+                refresh_expires_at: Some(end),
+                parent_grace_until: grace.min(end),
+            },
+        }
+    }
+}
+
+/// What a new pair is issued from; checked again inside the transaction that stores the pair.
+#[derive(Debug, Clone, Copy)]
+pub enum IssueFrom<'a> {
+    /// A code just redeemed: its link must be live and its grant not revoked since (a replay revokes it).
+    Code {
+        link_id: LinkId,
+        grant_id: &'a GrantId,
+    },
+    /// A presented refresh token, which is rotated out by the issue.
+    RefreshToken(&'a TokenHash),
+}
+
+/// A pair that was stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IssuedTokens {
     pub link_id: LinkId,
-    pub grant_id: String,
-    pub access_hash: TokenHash,
-    pub access_expires_at: UnixTime,
-    pub refresh_hash: TokenHash,
+    pub grant_id: GrantId,
+    pub expiries: Expiries,
+}
+
+/// The outcome of asking for a new pair.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Issuance {
+    Issued(IssuedTokens),
+    /// The refresh token was rotated out past its grace, or revoked: its whole family (the grant) is
+    /// now revoked, and nothing was stored.
+    FamilyRevoked {
+        link_id: LinkId,
+    },
+    /// Unknown refresh token, revoked link, or a grant revoked meanwhile: nothing was stored.
+    Refused,
 }
 
 /// A live refresh token.
 #[derive(Debug)]
 pub struct RefreshTokenRecord {
     pub link_id: LinkId,
-    pub grant_id: String,
-    /// Set once the token has been rotated out: the end of its grace period.
+    pub grant_id: GrantId,
+    /// The end of the token: its grace once it was rotated out, or its family's end.
     pub expires_at: Option<UnixTime>,
 }
 
@@ -85,6 +156,30 @@ fn verifier_aad(state_hash: &TokenHash) -> FieldAad {
 
 fn parse_link_id(raw: &str) -> Result<LinkId, StoreError> {
     LinkId::parse(raw).map_err(|_| StoreError::Corrupt("link_id"))
+}
+
+fn parse_grant_id(raw: &str) -> Result<GrantId, StoreError> {
+    GrantId::parse(raw).map_err(|_| StoreError::Corrupt("grant_id"))
+}
+
+/// A redeemed code's row, as domain values.
+fn redeemed_from_row(row: &AnyRow) -> Result<RedeemedCode, StoreError> {
+    let corrupt = |what| move |_| StoreError::Corrupt(what);
+    let challenge: Option<String> = row.try_get("code_challenge")?;
+    let method: Option<String> = row.try_get("code_challenge_method")?;
+    Ok(RedeemedCode {
+        link_id: parse_link_id(&row.try_get::<String, _>("link_id")?)?,
+        grant_id: parse_grant_id(&row.try_get::<String, _>("grant_id")?)?,
+        client_id: ClientId::parse(&row.try_get::<String, _>("client_id")?)
+            .map_err(corrupt("client_id"))?,
+        redirect_uri: RedirectUri::parse(&row.try_get::<String, _>("redirect_uri")?)
+            .map_err(corrupt("redirect_uri"))?,
+        code_challenge: challenge
+            .map(|c| CodeChallenge::parse(&c, method.as_deref()))
+            .transpose()
+            .map_err(corrupt("code_challenge"))?,
+        expires_at: UnixTime::from_secs(row.try_get("expires_at")?),
+    })
 }
 
 impl Store {
@@ -188,7 +283,8 @@ impl Store {
         Ok(())
     }
 
-    /// Spends a code atomically. A second presentation revokes every token issued from the code.
+    /// Spends a code atomically. A second presentation revokes every token issued from the code, and
+    /// the grant itself, so that an exchange still in flight cannot store tokens afterwards.
     /// Expiry and client checks are the caller's; an expired code is still spent here.
     pub async fn redeem_authorization_code(
         &self,
@@ -197,108 +293,150 @@ impl Store {
     ) -> Result<CodeRedemption, StoreError> {
         let row = sqlx::query(
             "update authorization_code set used_at = $2 where code_hash = $1 and used_at is null
-             returning link_id, grant_id, client_id, redirect_uri, code_challenge, expires_at",
+             returning link_id, grant_id, client_id, redirect_uri, code_challenge,
+                 code_challenge_method, expires_at",
         )
         .bind(code_hash.as_str())
         .bind(now.as_secs())
         .fetch_optional(self.pool())
         .await?;
         if let Some(row) = row {
-            return Ok(CodeRedemption::Redeemed(RedeemedCode {
-                link_id: parse_link_id(&row.try_get::<String, _>("link_id")?)?,
-                grant_id: row.try_get("grant_id")?,
-                client_id: row.try_get("client_id")?,
-                redirect_uri: row.try_get("redirect_uri")?,
-                code_challenge: row.try_get("code_challenge")?,
-                expires_at: UnixTime::from_secs(row.try_get("expires_at")?),
-            }));
+            return Ok(CodeRedemption::Redeemed(redeemed_from_row(&row)?));
         }
         let row =
             sqlx::query("select grant_id, link_id from authorization_code where code_hash = $1")
                 .bind(code_hash.as_str())
                 .fetch_optional(self.pool())
                 .await?;
-        match row {
-            Some(row) => {
-                self.revoke_grant(&row.try_get::<String, _>("grant_id")?, now)
-                    .await?;
-                Ok(CodeRedemption::Replayed {
-                    link_id: parse_link_id(&row.try_get::<String, _>("link_id")?)?,
-                })
-            }
-            None => Ok(CodeRedemption::Unknown),
-        }
-    }
-
-    /// Revokes every broker token issued from one authorization code, and marks the link changed so
-    /// every replica drops the tokens it holds in memory.
-    pub async fn revoke_grant(&self, grant_id: &str, now: UnixTime) -> Result<u64, StoreError> {
-        let mut tx = self.pool().begin().await?;
-        let revoked = sqlx::query(
-            "update broker_token set revoked_at = $2 where grant_id = $1 and revoked_at is null",
-        )
-        .bind(grant_id)
-        .bind(now.as_secs())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        sqlx::query(
-            "update link set updated_at = $2
-             where link_id in (select link_id from broker_token where grant_id = $1)",
-        )
-        .bind(grant_id)
-        .bind(now.as_secs())
-        .execute(&mut *tx)
-        .await?;
+        let Some(row) = row else {
+            return Ok(CodeRedemption::Unknown);
+        };
+        let link_id = parse_link_id(&row.try_get::<String, _>("link_id")?)?;
+        let grant_id = parse_grant_id(&row.try_get::<String, _>("grant_id")?)?;
+        let mut tx = self.begin_write().await?;
+        self.mark_link_changed(&mut tx, &link_id, now).await?;
+        revoke_grant(&mut tx, &grant_id, now).await?;
         tx.commit().await?;
-        Ok(revoked)
+        Ok(CodeRedemption::Replayed { link_id })
     }
 
-    /// Stores a new access/refresh pair; when `rotated_from` is given, that refresh token keeps working
-    /// only until `grace_until`. Both happen in one transaction.
+    /// Stores a new access/refresh pair, in one transaction that first locks the link and then checks
+    /// that the link is not revoked and that what the pair is issued from is still good: the code's
+    /// grant not revoked, or the refresh token neither revoked nor past its end. A refresh token
+    /// presented after its end, or after being revoked, revokes its whole family instead. The
+    /// presented refresh token is rotated out: it keeps working only until its grace ends.
+    #[tracing::instrument(skip_all)]
     pub async fn issue_tokens(
         &self,
-        tokens: &IssuedTokens,
-        rotated_from: Option<(&TokenHash, UnixTime)>,
+        pair: &NewTokenPair,
+        from: IssueFrom<'_>,
+        lifetimes: TokenLifetimes,
         now: UnixTime,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
-        let insert =
-            "insert into broker_token (token_hash, link_id, grant_id, kind, expires_at, created_at)
-                      values ($1, $2, $3, $4, $5, $6)";
+    ) -> Result<Issuance, StoreError> {
+        // A token's link and grant never change, so reading them before locking is safe.
+        let (link_id, grant_id) = match from {
+            IssueFrom::Code { link_id, grant_id } => (link_id, grant_id.clone()),
+            IssueFrom::RefreshToken(hash) => {
+                let row = sqlx::query(
+                    "select link_id, grant_id from broker_token
+                     where token_hash = $1 and kind = 'refresh'",
+                )
+                .bind(hash.as_str())
+                .fetch_optional(self.pool())
+                .await?;
+                let Some(row) = row else {
+                    return Ok(Issuance::Refused);
+                };
+                (
+                    parse_link_id(&row.try_get::<String, _>("link_id")?)?,
+                    parse_grant_id(&row.try_get::<String, _>("grant_id")?)?,
+                )
+            }
+        };
+        let mut tx = self.begin_write().await?;
+        let status = self.lock_link(&mut tx, &link_id).await?;
+        if status.is_none_or(|status| status == LinkStatus::Revoked) {
+            return Ok(Issuance::Refused);
+        }
+        let parent_expires_at = match from {
+            IssueFrom::Code { .. } => {
+                let live: Option<i64> = sqlx::query_scalar(
+                    "select 1 from authorization_code
+                     where grant_id = $1 and used_at is not null and revoked_at is null",
+                )
+                .bind(grant_id.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+                if live.is_none() {
+                    return Ok(Issuance::Refused);
+                }
+                None
+            }
+            IssueFrom::RefreshToken(hash) => {
+                let row = sqlx::query(
+                    "select expires_at, revoked_at from broker_token where token_hash = $1",
+                )
+                .bind(hash.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(row) = row else {
+                    return Ok(Issuance::Refused);
+                };
+                let expires_at = row
+                    .try_get::<Option<i64>, _>("expires_at")?
+                    .map(UnixTime::from_secs);
+                let revoked = row.try_get::<Option<i64>, _>("revoked_at")?.is_some();
+                if revoked || expires_at.is_some_and(|end| end <= now) {
+                    self.mark_link_changed(&mut tx, &link_id, now).await?;
+                    revoke_grant(&mut tx, &grant_id, now).await?;
+                    tx.commit().await?;
+                    return Ok(Issuance::FamilyRevoked { link_id });
+                }
+                expires_at
+            }
+        };
+        let expiries = lifetimes.expiries(parent_expires_at, now);
         for (hash, kind, expires) in [
             (
-                &tokens.access_hash,
+                &pair.access_hash,
                 "access",
-                Some(tokens.access_expires_at.as_secs()),
+                Some(expiries.access_expires_at),
             ),
-            (&tokens.refresh_hash, "refresh", None),
+            (&pair.refresh_hash, "refresh", expiries.refresh_expires_at),
         ] {
-            sqlx::query(insert)
-                .bind(hash.as_str())
-                .bind(tokens.link_id.to_string())
-                .bind(&tokens.grant_id)
-                .bind(kind)
-                .bind(expires)
-                .bind(now.as_secs())
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "insert into broker_token (token_hash, link_id, grant_id, kind, expires_at, created_at)
+                 values ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(hash.as_str())
+            .bind(link_id.to_string())
+            .bind(grant_id.as_str())
+            .bind(kind)
+            .bind(expires.map(UnixTime::as_secs))
+            .bind(now.as_secs())
+            .execute(&mut *tx)
+            .await?;
         }
-        if let Some((old, grace_until)) = rotated_from {
+        if let IssueFrom::RefreshToken(hash) = from {
+            // Rotating the same token again never extends its grace.
             sqlx::query(
                 "update broker_token set expires_at = $2
                  where token_hash = $1 and (expires_at is null or expires_at > $2)",
             )
-            .bind(old.as_str())
-            .bind(grace_until.as_secs())
+            .bind(hash.as_str())
+            .bind(expiries.parent_grace_until.as_secs())
             .execute(&mut *tx)
             .await?;
         }
         tx.commit().await?;
-        Ok(())
+        Ok(Issuance::Issued(IssuedTokens {
+            link_id,
+            grant_id,
+            expiries,
+        }))
     }
 
-    /// A refresh token that is neither revoked nor past its grace period, on a link that is not revoked.
+    /// A refresh token that is neither revoked nor past its end, on a link that is not revoked.
     pub async fn find_refresh_token(
         &self,
         hash: &TokenHash,
@@ -317,7 +455,7 @@ impl Store {
         let Some(row) = row else { return Ok(None) };
         Ok(Some(RefreshTokenRecord {
             link_id: parse_link_id(&row.try_get::<String, _>("link_id")?)?,
-            grant_id: row.try_get("grant_id")?,
+            grant_id: parse_grant_id(&row.try_get::<String, _>("grant_id")?)?,
             expires_at: row
                 .try_get::<Option<i64>, _>("expires_at")?
                 .map(UnixTime::from_secs),
@@ -345,38 +483,47 @@ impl Store {
         )))
     }
 
-    /// Revokes one broker token (RFC 7009); a refresh token takes its whole grant with it (§2.1).
-    /// Returns the link the token belonged to, if any.
+    /// Revokes one broker token (RFC 7009); a refresh token takes its whole grant with it (§2.1). One
+    /// transaction: the link's change mark, the token and its grant, or none of them.
+    /// Returns the link the token belonged to, if it was live until now.
     pub async fn revoke_token(
         &self,
         hash: &TokenHash,
         now: UnixTime,
     ) -> Result<Option<LinkId>, StoreError> {
         let row = sqlx::query(
-            "update broker_token set revoked_at = $2 where token_hash = $1 and revoked_at is null
-             returning link_id, grant_id, kind",
+            "select link_id, grant_id, kind from broker_token
+             where token_hash = $1 and revoked_at is null",
         )
         .bind(hash.as_str())
-        .bind(now.as_secs())
         .fetch_optional(self.pool())
         .await?;
         let Some(row) = row else { return Ok(None) };
         let link_id = parse_link_id(&row.try_get::<String, _>("link_id")?)?;
-        if row.try_get::<String, _>("kind")? == "refresh" {
-            self.revoke_grant(&row.try_get::<String, _>("grant_id")?, now)
-                .await?;
-        } else {
-            sqlx::query("update link set updated_at = $2 where link_id = $1")
-                .bind(link_id.to_string())
-                .bind(now.as_secs())
-                .execute(self.pool())
-                .await?;
+        let mut tx = self.begin_write().await?;
+        self.mark_link_changed(&mut tx, &link_id, now).await?;
+        let revoked = sqlx::query(
+            "update broker_token set revoked_at = $2 where token_hash = $1 and revoked_at is null",
+        )
+        .bind(hash.as_str())
+        .bind(now.as_secs())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if revoked == 0 {
+            // Revoked meanwhile by someone else, who announced it.
+            return Ok(None);
         }
+        if row.try_get::<String, _>("kind")? == "refresh" {
+            let grant_id = parse_grant_id(&row.try_get::<String, _>("grant_id")?)?;
+            revoke_grant(&mut tx, &grant_id, now).await?;
+        }
+        tx.commit().await?;
         Ok(Some(link_id))
     }
-
-    /// Deletes expired pending authorizations, codes a day past expiry (kept that long so a replay is
-    /// still recognised), and tokens past their expiry. Returns how many rows went.
+    /// Deletes expired pending authorizations, and codes and broker tokens a day past their expiry or
+    /// revocation (kept that long so a replay is still recognised, and revokes its family; after that
+    /// it is merely unknown). Returns how many rows went.
     pub async fn purge_expired(&self, now: UnixTime) -> Result<u64, StoreError> {
         let mut removed = 0;
         for (sql, cutoff) in [
@@ -392,6 +539,10 @@ impl Store {
                 "delete from broker_token where expires_at <= $1",
                 now.plus_secs(-86_400),
             ),
+            (
+                "delete from broker_token where revoked_at <= $1",
+                now.plus_secs(-86_400),
+            ),
         ] {
             removed += sqlx::query(sql)
                 .bind(cutoff.as_secs())
@@ -400,5 +551,45 @@ impl Store {
                 .rows_affected();
         }
         Ok(removed)
+    }
+}
+
+/// Revokes a grant, the code that started it and every broker token issued from it (a token family).
+/// The caller holds the link's lock (see [`Store::mark_link_changed`]).
+async fn revoke_grant(
+    tx: &mut Transaction<'_, Any>,
+    grant_id: &GrantId,
+    now: UnixTime,
+) -> Result<(), StoreError> {
+    for sql in [
+        "update authorization_code set revoked_at = $2 where grant_id = $1 and revoked_at is null",
+        "update broker_token set revoked_at = $2 where grant_id = $1 and revoked_at is null",
+    ] {
+        sqlx::query(sql)
+            .bind(grant_id.as_str())
+            .bind(now.as_secs())
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Records that some of a link's broker tokens are revoked, so that every replica drops the tokens it
+    /// holds for it in memory. On Postgres this also takes the link's row lock, which every writer of
+    /// broker tokens takes first.
+    async fn mark_link_changed(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        link_id: &LinkId,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        sqlx::query("update link set updated_at = $2 where link_id = $1")
+            .bind(link_id.to_string())
+            .bind(now.as_secs())
+            .execute(&mut **tx)
+            .await?;
+        self.record_change(tx, link_id, ChangeKind::BrokerTokensRevoked, now)
+            .await
     }
 }

@@ -79,7 +79,7 @@ impl Store {
                 )
             })
             .transpose()?;
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let written = sqlx::query(
             "update link set spotify_access_token = $4, spotify_access_expires_at = $5,
                  spotify_refresh_token = coalesce($6, spotify_refresh_token),
@@ -128,7 +128,7 @@ impl Store {
         reason: &str,
         now: UnixTime,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let marked = sqlx::query(
             "update link set status = 'relink_required', refresh_lease_owner = null,
                  refresh_lease_until = null, updated_at = $4
@@ -177,7 +177,7 @@ impl Store {
         reason: &str,
         now: UnixTime,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         self.record_audit(
             &mut tx,
             link_id,

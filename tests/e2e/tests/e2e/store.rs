@@ -3,11 +3,12 @@
 use broker::crypto::generate_key;
 use broker::domain::{
     AuthorizationCode, BrokerAccessToken, BrokerRefreshToken, BrowserBinding, ClientId,
-    CodeVerifier, LinkId, OAuthState, RedirectUri, SpotifyUserId, TokenHash, UnixTime,
+    CodeVerifier, GrantId, LinkId, OAuthState, RedirectUri, SpotifyUserId, TokenHash, UnixTime,
 };
 use broker::store::{
-    Actor, ChangeKind, CodeRedemption, IssuedTokens, LinkStatus, NewAuthorizationCode, NewLink,
-    PendingAuthorization, RefreshedTokens, Restoration, Revocation, SpotifyTokens, Store,
+    Actor, ChangeKind, CodeRedemption, Expiries, Issuance, IssueFrom, LinkStatus,
+    NewAuthorizationCode, NewLink, NewTokenPair, PendingAuthorization, RefreshedTokens,
+    Restoration, Revocation, SpotifyTokens, Store, TokenLifetimes,
 };
 use e2e::{ALEXA_REDIRECT_URI, Backend, TestDatabase, open_store, test_key_ring};
 use secrecy::{ExposeSecret, SecretString};
@@ -53,21 +54,134 @@ fn code_for(link_id: LinkId, expires_at: UnixTime) -> (AuthorizationCode, NewAut
     (code, record)
 }
 
-/// A fresh access/refresh pair for a grant, with its plaintexts.
-fn pair(link_id: LinkId, grant_id: &str, now: UnixTime) -> (IssuedTokens, String, String) {
+/// The lifetimes the store tests issue with: a 100 s grace, so rotations are easy to follow.
+const LIFETIMES: TokenLifetimes = TokenLifetimes {
+    access_ttl_s: 3600,
+    refresh_grace_s: 100,
+};
+
+/// The plaintexts of a pair the store issued.
+#[derive(Debug, Clone)]
+struct Pair {
+    access: String,
+    refresh: String,
+}
+
+/// A fresh pair to store, with its plaintexts.
+fn fresh_pair() -> (NewTokenPair, Pair) {
     let access = BrokerAccessToken::generate();
     let refresh = BrokerRefreshToken::generate();
     (
-        IssuedTokens {
-            link_id,
-            grant_id: grant_id.to_owned(),
+        NewTokenPair {
             access_hash: access.hash(),
-            access_expires_at: now.plus_secs(3600),
             refresh_hash: refresh.hash(),
         },
-        access.expose().to_owned(),
-        refresh.expose().to_owned(),
+        Pair {
+            access: access.expose().to_owned(),
+            refresh: refresh.expose().to_owned(),
+        },
     )
+}
+
+/// A code for the link, inserted and redeemed: the start of a grant.
+async fn redeemed_grant(store: &Store, link_id: LinkId, now: UnixTime) -> GrantId {
+    let (code, record) = code_for(link_id, now.plus_secs(300));
+    store.insert_authorization_code(&record, now).await.unwrap();
+    match store
+        .redeem_authorization_code(&code.hash(), now)
+        .await
+        .unwrap()
+    {
+        CodeRedemption::Redeemed(redeemed) => redeemed.grant_id,
+        other => panic!("a fresh code redeems, got {other:?}"),
+    }
+}
+
+/// Issues a pair from a redeemed code, which must succeed.
+async fn issue_from_code(
+    store: &Store,
+    link_id: LinkId,
+    grant_id: &GrantId,
+    now: UnixTime,
+) -> Pair {
+    let (new, pair) = fresh_pair();
+    let from = IssueFrom::Code { link_id, grant_id };
+    match store
+        .issue_tokens(&new, from, LIFETIMES, now)
+        .await
+        .unwrap()
+    {
+        Issuance::Issued(issued) => {
+            assert_eq!(issued.link_id, link_id);
+            assert_eq!(&issued.grant_id, grant_id);
+        }
+        other => panic!("issuing from a redeemed code: {other:?}"),
+    }
+    pair
+}
+
+/// Presents a refresh token; the new pair's plaintexts come back with the store's answer.
+async fn refresh(store: &Store, refresh_token: &str, now: UnixTime) -> (Issuance, Pair) {
+    let (new, pair) = fresh_pair();
+    let issuance = store
+        .issue_tokens(
+            &new,
+            IssueFrom::RefreshToken(&TokenHash::of(refresh_token)),
+            LIFETIMES,
+            now,
+        )
+        .await
+        .unwrap();
+    (issuance, pair)
+}
+
+/// Presents a refresh token that must be honoured, and returns what was issued.
+async fn refreshed(store: &Store, refresh_token: &str, now: UnixTime) -> (Expiries, Pair) {
+    match refresh(store, refresh_token, now).await {
+        (Issuance::Issued(issued), pair) => (issued.expiries, pair),
+        (other, _) => panic!("the refresh token was refused: {other:?}"),
+    }
+}
+
+/// Checks which pairs work at `now`: both tokens of every `live` pair, neither of any `dead` one.
+async fn assert_pairs(store: &Store, live: &[&Pair], dead: &[&Pair], now: UnixTime) {
+    for (pairs, want_live) in [(live, true), (dead, false)] {
+        for (i, pair) in pairs.iter().enumerate() {
+            let access = store
+                .find_access_token(&TokenHash::of(&pair.access), now)
+                .await
+                .unwrap();
+            let refresh = store
+                .find_refresh_token(&TokenHash::of(&pair.refresh), now)
+                .await
+                .unwrap();
+            let which = if want_live { "live" } else { "dead" };
+            assert_eq!(
+                access.is_some(),
+                want_live,
+                "access token of {which} pair {i}"
+            );
+            assert_eq!(
+                refresh.is_some(),
+                want_live,
+                "refresh token of {which} pair {i}"
+            );
+        }
+    }
+}
+
+/// How many broker tokens of a link are neither revoked nor expired, read straight from the database.
+async fn live_token_count(db: &TestDatabase, link_id: LinkId, now: UnixTime) -> i64 {
+    let pool = db.raw_pool().await;
+    sqlx::query_scalar(
+        "select count(*) from broker_token where link_id = $1 and revoked_at is null
+           and (expires_at is null or expires_at > $2)",
+    )
+    .bind(link_id.to_string())
+    .bind(now.as_secs())
+    .fetch_one(&pool)
+    .await
+    .unwrap()
 }
 
 async fn upsert_creates_then_relink_replaces_tokens_and_keeps_the_id(backend: Backend) {
@@ -170,7 +284,8 @@ async fn relink_after_relink_required_makes_the_link_active(backend: Backend) {
     store
         .upsert_link(&new_link("u1", "a2", "r2", now), now)
         .await
-        .unwrap();
+        .unwrap()
+        .0;
     assert_eq!(
         store.link(&id).await.unwrap().unwrap().summary.status,
         LinkStatus::Active
@@ -355,74 +470,39 @@ async fn codes_are_single_use_and_replay_revokes_the_grant(backend: Backend) {
         panic!("first use redeems");
     };
     assert_eq!(redeemed.link_id, id);
-    assert_eq!(redeemed.client_id, "alexa-skill");
-    assert_eq!(redeemed.redirect_uri, ALEXA_REDIRECT_URI);
-    assert_eq!(
-        redeemed.code_challenge.as_deref(),
-        record.code_challenge.as_ref().map(|c| c.as_str())
-    );
+    assert_eq!(redeemed.grant_id, GrantId::of_code(&code.hash()));
+    assert_eq!(redeemed.client_id, record.client_id);
+    assert_eq!(redeemed.redirect_uri, record.redirect_uri);
+    assert_eq!(redeemed.code_challenge, record.code_challenge);
     assert_eq!(redeemed.expires_at, now.plus_secs(300));
 
-    let (issued, access, refresh) = pair(id, &redeemed.grant_id, now);
-    store.issue_tokens(&issued, None, now).await.unwrap();
-    let (rotated, access2, refresh2) = pair(id, &redeemed.grant_id, now);
-    store
-        .issue_tokens(
-            &rotated,
-            Some((&TokenHash::of(&refresh), now.plus_secs(100))),
-            now,
-        )
-        .await
-        .unwrap();
+    let first = issue_from_code(&store, id, &redeemed.grant_id, now).await;
+    let (_, rotated) = refreshed(&store, &first.refresh, now).await;
     // Tokens of another grant of the same link are not touched by the replay.
-    let (other, other_access, other_refresh) = pair(id, "another-grant", now);
-    store.issue_tokens(&other, None, now).await.unwrap();
-    assert!(
-        store
-            .find_access_token(&TokenHash::of(&access), now)
-            .await
-            .unwrap()
-            .is_some()
-    );
+    let other_grant = redeemed_grant(&store, id, now).await;
+    let other = issue_from_code(&store, id, &other_grant, now).await;
+    assert_pairs(&store, &[&first, &rotated, &other], &[], now).await;
 
     assert!(matches!(
         store
             .redeem_authorization_code(&code.hash(), now)
             .await
             .unwrap(),
-        CodeRedemption::Replayed { .. }
+        CodeRedemption::Replayed { link_id } if link_id == id
     ));
-    for token in [&access, &access2] {
-        assert!(
-            store
-                .find_access_token(&TokenHash::of(token), now)
-                .await
-                .unwrap()
-                .is_none()
-        );
-    }
-    for token in [&refresh, &refresh2] {
-        assert!(
-            store
-                .find_refresh_token(&TokenHash::of(token), now)
-                .await
-                .unwrap()
-                .is_none()
-        );
-    }
-    assert!(
+    assert_pairs(&store, &[&other], &[&first, &rotated], now).await;
+    // The replayed grant issues nothing any more.
+    let (new, _) = fresh_pair();
+    let from = IssueFrom::Code {
+        link_id: id,
+        grant_id: &redeemed.grant_id,
+    };
+    assert_eq!(
         store
-            .find_access_token(&TokenHash::of(&other_access), now)
+            .issue_tokens(&new, from, LIFETIMES, now)
             .await
-            .unwrap()
-            .is_some()
-    );
-    assert!(
-        store
-            .find_refresh_token(&TokenHash::of(&other_refresh), now)
-            .await
-            .unwrap()
-            .is_some()
+            .unwrap(),
+        Issuance::Refused
     );
 
     assert!(matches!(
@@ -434,6 +514,48 @@ async fn codes_are_single_use_and_replay_revokes_the_grant(backend: Backend) {
     ));
 }
 
+async fn a_replay_between_redeem_and_issue_leaves_nothing_live(backend: Backend) {
+    let Fixture { store, db } = fixture(backend).await;
+    let now = UnixTime::now();
+    let id = store
+        .upsert_link(&new_link("u1", "a1", "r1", now), now)
+        .await
+        .unwrap()
+        .0;
+    let (code, record) = code_for(id, now.plus_secs(300));
+    store.insert_authorization_code(&record, now).await.unwrap();
+    let CodeRedemption::Redeemed(redeemed) = store
+        .redeem_authorization_code(&code.hash(), now)
+        .await
+        .unwrap()
+    else {
+        panic!("first use redeems");
+    };
+    // The replay lands before the first exchange has stored its tokens...
+    assert!(matches!(
+        store
+            .redeem_authorization_code(&code.hash(), now)
+            .await
+            .unwrap(),
+        CodeRedemption::Replayed { .. }
+    ));
+    // ...so the first exchange must fail, and store nothing.
+    let (new, pair) = fresh_pair();
+    let from = IssueFrom::Code {
+        link_id: id,
+        grant_id: &redeemed.grant_id,
+    };
+    assert_eq!(
+        store
+            .issue_tokens(&new, from, LIFETIMES, now)
+            .await
+            .unwrap(),
+        Issuance::Refused
+    );
+    assert_pairs(&store, &[], &[&pair], now).await;
+    assert_eq!(live_token_count(&db, id, now).await, 0);
+}
+
 async fn tokens_rotate_with_a_grace_period_and_expire(backend: Backend) {
     let Fixture { store, db: _db } = fixture(backend).await;
     let now = UnixTime::now();
@@ -442,22 +564,22 @@ async fn tokens_rotate_with_a_grace_period_and_expire(backend: Backend) {
         .await
         .unwrap()
         .0;
-    let (first, access1, refresh1) = pair(id, "g", now);
-    store.issue_tokens(&first, None, now).await.unwrap();
+    let g = redeemed_grant(&store, id, now).await;
+    let first = issue_from_code(&store, id, &g, now).await;
     let record = store
-        .find_refresh_token(&TokenHash::of(&refresh1), now)
+        .find_refresh_token(&TokenHash::of(&first.refresh), now)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(record.link_id, id);
-    assert_eq!(record.grant_id, "g");
+    assert_eq!(record.grant_id, g);
     assert_eq!(
         record.expires_at, None,
         "a current refresh token does not expire"
     );
     assert_eq!(
         store
-            .find_access_token(&TokenHash::of(&access1), now)
+            .find_access_token(&TokenHash::of(&first.access), now)
             .await
             .unwrap(),
         Some((id, now.plus_secs(3600)))
@@ -465,7 +587,7 @@ async fn tokens_rotate_with_a_grace_period_and_expire(backend: Backend) {
     // Access tokens expire.
     assert!(
         store
-            .find_access_token(&TokenHash::of(&access1), now.plus_secs(3600))
+            .find_access_token(&TokenHash::of(&first.access), now.plus_secs(3600))
             .await
             .unwrap()
             .is_none()
@@ -473,86 +595,112 @@ async fn tokens_rotate_with_a_grace_period_and_expire(backend: Backend) {
     // Refresh tokens are not access tokens, and the other way round.
     assert!(
         store
-            .find_access_token(&TokenHash::of(&refresh1), now)
+            .find_access_token(&TokenHash::of(&first.refresh), now)
             .await
             .unwrap()
             .is_none()
     );
     assert!(
         store
-            .find_refresh_token(&TokenHash::of(&access1), now)
+            .find_refresh_token(&TokenHash::of(&first.access), now)
             .await
             .unwrap()
             .is_none()
     );
 
-    let (second, _, refresh2) = pair(id, "g", now);
-    let grace_until = now.plus_secs(10);
-    store
-        .issue_tokens(&second, Some((&TokenHash::of(&refresh1), grace_until)), now)
-        .await
-        .unwrap();
+    // Rotating the current refresh token: the new one is current, the old one lives through its grace.
+    let (expiries, second) = refreshed(&store, &first.refresh, now).await;
+    let grace_until = now.plus_secs(LIFETIMES.refresh_grace_s);
+    assert_eq!(
+        expiries,
+        Expiries {
+            access_expires_at: now.plus_secs(3600),
+            refresh_expires_at: None,
+            parent_grace_until: grace_until,
+        }
+    );
     let old = store
-        .find_refresh_token(&TokenHash::of(&refresh1), now.plus_secs(9))
+        .find_refresh_token(&TokenHash::of(&first.refresh), grace_until.plus_secs(-1))
         .await
         .unwrap()
         .expect("the previous refresh token lives through its grace period");
     assert_eq!(old.expires_at, Some(grace_until));
     assert!(
         store
-            .find_refresh_token(&TokenHash::of(&refresh1), grace_until)
+            .find_refresh_token(&TokenHash::of(&first.refresh), grace_until)
             .await
             .unwrap()
             .is_none()
     );
     assert!(
         store
-            .find_refresh_token(&TokenHash::of(&refresh2), now.plus_secs(86_400))
+            .find_refresh_token(&TokenHash::of(&second.refresh), now.plus_secs(86_400))
             .await
             .unwrap()
             .is_some()
     );
-    // Rotating the same old token again never extends its grace.
-    let (third, _, _) = pair(id, "g", now);
-    store
-        .issue_tokens(
-            &third,
-            Some((&TokenHash::of(&refresh1), now.plus_secs(1000))),
-            now,
-        )
-        .await
-        .unwrap();
-    assert!(
-        store
-            .find_refresh_token(&TokenHash::of(&refresh1), grace_until)
-            .await
-            .unwrap()
-            .is_none(),
-        "a second rotation extended the grace of an old refresh token"
-    );
 
-    // RFC 7009: revoking a refresh token revokes its grant.
+    // Alexa retries with the rotated-out token within its grace: honoured, but what it mints ends when
+    // that grace ends, however often it is rotated again.
+    let later = now.plus_secs(10);
+    let (expiries, retried) = refreshed(&store, &first.refresh, later).await;
+    assert_eq!(
+        expiries,
+        Expiries {
+            access_expires_at: grace_until,
+            refresh_expires_at: Some(grace_until),
+            parent_grace_until: grace_until,
+        },
+        "tokens minted from a rotated-out refresh token outlive its grace"
+    );
+    let (expiries, laundered) = refreshed(&store, &retried.refresh, later.plus_secs(10)).await;
+    assert_eq!(expiries.refresh_expires_at, Some(grace_until));
+    assert_eq!(expiries.access_expires_at, grace_until);
+    assert_pairs(&store, &[], &[&retried, &laundered], grace_until).await;
+    // Rotating the same old token again never extends its grace.
     assert_eq!(
         store
-            .revoke_token(&TokenHash::of(&refresh2), now)
+            .find_refresh_token(&TokenHash::of(&first.refresh), later)
+            .await
+            .unwrap()
+            .unwrap()
+            .expires_at,
+        Some(grace_until)
+    );
+    assert_pairs(&store, &[&second, &retried, &laundered], &[], later).await;
+
+    // After its grace the rotated-out token revokes its whole family, the current token included.
+    let (after, _) = refresh(&store, &first.refresh, grace_until).await;
+    assert_eq!(after, Issuance::FamilyRevoked { link_id: id });
+    assert_pairs(&store, &[], &[&first, &second, &retried, &laundered], later).await;
+    let (again, _) = refresh(&store, &second.refresh, later).await;
+    assert_eq!(again, Issuance::FamilyRevoked { link_id: id });
+
+    // RFC 7009: revoking a refresh token revokes its grant; presenting it afterwards answers no tokens.
+    let g2 = redeemed_grant(&store, id, now).await;
+    let third = issue_from_code(&store, id, &g2, now).await;
+    let (_, fourth) = refreshed(&store, &third.refresh, now).await;
+    assert_eq!(
+        store
+            .revoke_token(&TokenHash::of(&fourth.refresh), now)
             .await
             .unwrap(),
         Some(id)
     );
-    assert!(
+    assert_pairs(&store, &[], &[&third, &fourth], now).await;
+    let (revoked, _) = refresh(&store, &third.refresh, now).await;
+    assert_eq!(revoked, Issuance::FamilyRevoked { link_id: id });
+    // Revoking an access token leaves its grant alone.
+    let g3 = redeemed_grant(&store, id, now).await;
+    let fifth = issue_from_code(&store, id, &g3, now).await;
+    assert_eq!(
         store
-            .find_refresh_token(&TokenHash::of(&refresh2), now)
+            .revoke_token(&TokenHash::of(&fifth.access), now)
             .await
-            .unwrap()
-            .is_none()
+            .unwrap(),
+        Some(id)
     );
-    assert!(
-        store
-            .find_access_token(&TokenHash::of(&access1), now)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    refreshed(&store, &fifth.refresh, now).await;
     assert_eq!(
         store
             .revoke_token(&TokenHash::of("unknown"), now)
@@ -560,6 +708,8 @@ async fn tokens_rotate_with_a_grace_period_and_expire(backend: Backend) {
             .unwrap(),
         None
     );
+    let (unknown, _) = refresh(&store, "unknown", now).await;
+    assert_eq!(unknown, Issuance::Refused);
 }
 
 async fn revoke_link_shreds_tokens_and_records_an_audit_event(backend: Backend) {
@@ -570,10 +720,11 @@ async fn revoke_link_shreds_tokens_and_records_an_audit_event(backend: Backend) 
         .await
         .unwrap()
         .0;
-    let (issued, access, refresh) = pair(id, "g", now);
-    store.issue_tokens(&issued, None, now).await.unwrap();
+    let g = redeemed_grant(&store, id, now).await;
+    let pair = issue_from_code(&store, id, &g, now).await;
     let (code, record) = code_for(id, now.plus_secs(300));
     store.insert_authorization_code(&record, now).await.unwrap();
+    let pending = redeemed_grant(&store, id, now).await;
 
     assert_eq!(
         store.revoke_link(&id, Actor::Admin, now).await.unwrap(),
@@ -582,20 +733,7 @@ async fn revoke_link_shreds_tokens_and_records_an_audit_event(backend: Backend) 
     let link = store.link(&id).await.unwrap().unwrap();
     assert_eq!(link.summary.status, LinkStatus::Revoked);
     assert!(link.tokens.is_none(), "the spotify tokens are destroyed");
-    assert!(
-        store
-            .find_access_token(&TokenHash::of(&access), now)
-            .await
-            .unwrap()
-            .is_none()
-    );
-    assert!(
-        store
-            .find_refresh_token(&TokenHash::of(&refresh), now)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert_pairs(&store, &[], &[&pair], now).await;
     assert!(matches!(
         store
             .redeem_authorization_code(&code.hash(), now)
@@ -603,6 +741,22 @@ async fn revoke_link_shreds_tokens_and_records_an_audit_event(backend: Backend) 
             .unwrap(),
         CodeRedemption::Unknown
     ));
+    // Neither a refresh nor an exchange redeemed before the revoke issues anything afterwards.
+    let (refused, _) = refresh(&store, &pair.refresh, now).await;
+    assert_eq!(refused, Issuance::Refused);
+    let (new, _) = fresh_pair();
+    let from = IssueFrom::Code {
+        link_id: id,
+        grant_id: &pending,
+    };
+    assert_eq!(
+        store
+            .issue_tokens(&new, from, LIFETIMES, now)
+            .await
+            .unwrap(),
+        Issuance::Refused
+    );
+    assert_eq!(live_token_count(&db, id, now).await, 0);
 
     let pool = db.raw_pool().await;
     let (sealed_refresh, sealed_access): (Option<Vec<u8>>, Option<Vec<u8>>) = sqlx::query_as(
@@ -659,6 +813,82 @@ async fn revoke_link_shreds_tokens_and_records_an_audit_event(backend: Backend) 
     assert_eq!(link.tokens.unwrap().refresh_token.expose_secret(), "r9");
 }
 
+async fn concurrent_revokes_and_refreshes_leave_nothing_live(backend: Backend) {
+    let Fixture { store, db } = fixture(backend).await;
+    let now = UnixTime::now();
+    // A few rounds, one link each: a wrong lock order deadlocks only in some interleavings.
+    for round in 0..4 {
+        let id = store
+            .upsert_link(&new_link(&format!("u{round}"), "a1", "r1", now), now)
+            .await
+            .unwrap()
+            .0;
+        // Eight families, each refreshed in a loop by its own task until refused, while other
+        // tasks revoke single tokens (RFC 7009), replay codes and finally revoke the link itself.
+        let mut families = Vec::new();
+        let mut codes = Vec::new();
+        for _ in 0..8 {
+            let (code, record) = code_for(id, now.plus_secs(300));
+            store.insert_authorization_code(&record, now).await.unwrap();
+            let CodeRedemption::Redeemed(redeemed) = store
+                .redeem_authorization_code(&code.hash(), now)
+                .await
+                .unwrap()
+            else {
+                panic!("first use redeems");
+            };
+            families.push(issue_from_code(&store, id, &redeemed.grant_id, now).await);
+            codes.push(code);
+        }
+        let mut tasks = tokio::task::JoinSet::new();
+        for family in families.clone() {
+            let store = store.clone();
+            tasks.spawn(async move {
+                let mut current = family.refresh;
+                for _ in 0..200 {
+                    match refresh(&store, &current, now).await {
+                        (Issuance::Issued(_), pair) => current = pair.refresh,
+                        _ => return,
+                    }
+                }
+                panic!("refreshes kept succeeding long after the link was revoked");
+            });
+        }
+        for (i, family) in families.iter().enumerate().take(4) {
+            let store = store.clone();
+            let access = family.access.clone();
+            let code = codes[i + 4].hash();
+            tasks.spawn(async move {
+                store
+                    .revoke_token(&TokenHash::of(&access), now)
+                    .await
+                    .unwrap();
+                store.redeem_authorization_code(&code, now).await.unwrap();
+            });
+        }
+        for actor in [Actor::Admin, Actor::User, Actor::Cli] {
+            let store = store.clone();
+            tasks.spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                store.revoke_link(&id, actor, now).await.unwrap();
+            });
+        }
+        while let Some(joined) = tasks.join_next().await {
+            // A deadlock (Postgres aborts one side) or a busy database fails the task, and so the test.
+            joined.unwrap();
+        }
+        assert_eq!(
+            store.link(&id).await.unwrap().unwrap().summary.status,
+            LinkStatus::Revoked
+        );
+        assert_eq!(
+            live_token_count(&db, id, now).await,
+            0,
+            "a token was stored after its link was revoked"
+        );
+    }
+}
+
 async fn purge_removes_only_what_expired(backend: Backend) {
     let Fixture { store, db: _db } = fixture(backend).await;
     let now = UnixTime::now();
@@ -693,23 +923,35 @@ async fn purge_removes_only_what_expired(backend: Backend) {
     let (recent_code, c2) = code_for(id, now.plus_secs(-10));
     store.insert_authorization_code(&c1, now).await.unwrap();
     store.insert_authorization_code(&c2, now).await.unwrap();
-    // A refresh token whose grace ended more than a day ago, and a current pair.
-    let (old, _, old_refresh) = pair(id, "g", now);
-    store.issue_tokens(&old, None, now).await.unwrap();
-    let (current, current_access, current_refresh) = pair(id, "g", now);
+    // Two days ago: a code, and a pair rotated then: its tokens and the new access token are long
+    // expired, the new refresh token is current.
+    let long_ago = now.plus_secs(-2 * 86_400);
+    let g = redeemed_grant(&store, id, long_ago).await;
+    let old = issue_from_code(&store, id, &g, long_ago).await;
+    let (_, current) = refreshed(&store, &old.refresh, long_ago).await;
+    // A grant revoked two days ago (purged) and one revoked an hour ago (kept, so a replay still
+    // revokes its family).
+    let g2 = redeemed_grant(&store, id, now).await;
+    let revoked_long_ago = issue_from_code(&store, id, &g2, now).await;
     store
-        .issue_tokens(
-            &current,
-            Some((&TokenHash::of(&old_refresh), now.plus_secs(-90_000))),
-            now,
+        .revoke_token(&TokenHash::of(&revoked_long_ago.refresh), long_ago)
+        .await
+        .unwrap();
+    let g3 = redeemed_grant(&store, id, now).await;
+    let revoked_recently = issue_from_code(&store, id, &g3, now).await;
+    store
+        .revoke_token(
+            &TokenHash::of(&revoked_recently.refresh),
+            now.plus_secs(-3600),
         )
         .await
         .unwrap();
 
     let removed = store.purge_expired(now).await.unwrap();
     assert_eq!(
-        removed, 3,
-        "the expired pending authorization, old code and old refresh token"
+        removed, 8,
+        "the expired pending authorization, two old codes, three old tokens, and the pair revoked \
+         two days ago"
     );
     assert!(
         store
@@ -742,18 +984,19 @@ async fn purge_removes_only_what_expired(backend: Backend) {
     ));
     assert!(
         store
-            .find_access_token(&TokenHash::of(&current_access), now)
+            .find_refresh_token(&TokenHash::of(&current.refresh), now)
             .await
             .unwrap()
             .is_some()
     );
-    assert!(
-        store
-            .find_refresh_token(&TokenHash::of(&current_refresh), now)
-            .await
-            .unwrap()
-            .is_some()
+    let (unknown, _) = refresh(&store, &revoked_long_ago.refresh, now).await;
+    assert_eq!(
+        unknown,
+        Issuance::Refused,
+        "a purged token is merely unknown"
     );
+    let (replayed, _) = refresh(&store, &revoked_recently.refresh, now).await;
+    assert_eq!(replayed, Issuance::FamilyRevoked { link_id: id });
     assert_eq!(store.purge_expired(now).await.unwrap(), 0);
 }
 
@@ -887,8 +1130,8 @@ async fn alexa_users_are_bound_to_their_link_until_it_is_revoked(backend: Backen
     store.bind_alexa_user(&user, &id, now).await.unwrap();
     store.bind_alexa_user(&user, &id, now).await.unwrap();
     assert_eq!(store.link_of_alexa_user(&user).await.unwrap(), Some(id));
-    let (issued, access, _) = pair(id, "g", now);
-    store.issue_tokens(&issued, None, now).await.unwrap();
+    let grant = redeemed_grant(&store, id, now).await;
+    let access = issue_from_code(&store, id, &grant, now).await.access;
     // An expired access token still names its link, until it is revoked.
     assert_eq!(
         store
@@ -946,8 +1189,10 @@ both_backends!(
     refresh_lease_is_exclusive_and_guards_writes,
     pending_authorization_is_taken_once_and_expires,
     codes_are_single_use_and_replay_revokes_the_grant,
+    a_replay_between_redeem_and_issue_leaves_nothing_live,
     tokens_rotate_with_a_grace_period_and_expire,
     revoke_link_shreds_tokens_and_records_an_audit_event,
+    concurrent_revokes_and_refreshes_leave_nothing_live,
     purge_removes_only_what_expired,
     change_feed_lists_every_change_in_order,
     committed_changes_are_announced_on_postgres,
