@@ -284,8 +284,7 @@ async fn relink_after_relink_required_makes_the_link_active(backend: Backend) {
     store
         .upsert_link(&new_link("u1", "a2", "r2", now), now)
         .await
-        .unwrap()
-        .0;
+        .unwrap();
     assert_eq!(
         store.link(&id).await.unwrap().unwrap().summary.status,
         LinkStatus::Active
