@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use crate::crypto::DataKey;
 use crate::domain::{AlexaUserId, BrokerAccessToken, LinkId, UnixTime};
 use crate::store::{
     Actor, ChangeKind, LinkChange, NewLink, RefreshLease, Restoration, Revocation, Store,
@@ -47,9 +48,10 @@ impl Lifecycle {
         }
     }
 
-    /// Stores a new link, or new tokens for the link of the same Spotify account (a relink).
-    pub async fn link(&self, link: &NewLink) -> Result<LinkId, StoreError> {
-        let (link_id, kind) = self.store.upsert_link(link, UnixTime::now()).await?;
+    /// Stores a new link, or new tokens for the link of the same Spotify account (a relink), sealed under
+    /// `key`, a new data key that the caller wraps for the code it hands Alexa.
+    pub async fn link(&self, link: &NewLink, key: &DataKey) -> Result<LinkId, StoreError> {
+        let (link_id, kind) = self.store.upsert_link(link, key, UnixTime::now()).await?;
         self.forget_here(link_id, kind);
         Ok(link_id)
     }

@@ -25,11 +25,11 @@ struct LinkStatusBody {
 pub async fn status(request: HttpRequest, state: SharedState) -> Result<HttpResponse, ApiError> {
     credentials::require_service(&request, &state.service_tokens)?;
     let user = credentials::alexa_user(&request)?;
-    let link_id = state
+    let access = state
         .linked
         .authenticate(&credentials::bearer(&request)?, user.as_ref())
         .await?;
-    let link = state.linked.link(&link_id).await?;
+    let link = state.linked.link(&access).await?;
     if link.summary.status == LinkStatus::Revoked {
         return Err(ApiError::RelinkRequired("link revoked"));
     }

@@ -30,11 +30,11 @@ pub async fn forward(
     let deadline =
         deadline::from_request(&request, settings.default_deadline, settings.max_deadline)?;
     let user = credentials::alexa_user(&request)?;
-    let link_id = state
+    let access = state
         .linked
         .authenticate(&credentials::bearer(&request)?, user.as_ref())
         .await?;
-    state.linked.active_link(&link_id).await?;
+    state.linked.active_link(&access).await?;
     let path_and_query = match request.query_string() {
         "" => path.to_owned(),
         query => format!("{path}?{query}"),
@@ -53,7 +53,7 @@ pub async fn forward(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let call = ProxyCall {
-        link_id,
+        access,
         endpoint,
         request: ApiRequest {
             method: reqwest::Method::from_bytes(request.method().as_str().as_bytes())

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use moka::sync::Cache;
 
+use super::LinkAccess;
 use crate::domain::{LinkId, TokenHash, UnixTime};
 use crate::lifecycle::ReplicaMemory;
 use crate::store::{ChangeKind, Link};
@@ -22,7 +23,7 @@ const BINDING_TTL: Duration = Duration::from_secs(600);
 /// A broker access token resolved from the store.
 #[derive(Debug, Clone)]
 pub struct TokenEntry {
-    pub link_id: LinkId,
+    pub access: LinkAccess,
     pub expires_at: UnixTime,
     /// When the store was asked: a revocation of the link's tokens at or after this instant voids it.
     pub looked_up_at: Instant,
@@ -71,7 +72,7 @@ impl TokenMemory {
         let entry = self.tokens.get(hash)?;
         let voided = self
             .token_revocations
-            .get(&entry.link_id)
+            .get(&entry.access.link_id)
             .is_some_and(|voided_at| voided_at >= entry.looked_up_at);
         (!voided).then_some(entry)
     }

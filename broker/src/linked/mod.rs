@@ -13,11 +13,12 @@ use std::time::{Duration, Instant};
 
 use moka::sync::Cache;
 
+use crate::crypto::{DataKey, WrapAad};
 use crate::domain::{AlexaUserId, BrokerAccessToken, LinkId, UnixTime};
 use crate::error::ApiError;
 use crate::lifecycle::Lifecycle;
 use crate::spotify::SpotifyAccounts;
-use crate::store::{Link, LinkStatus, Store};
+use crate::store::{Link, LinkStatus, Sealing, Store};
 
 use memory::TokenEntry;
 
@@ -33,6 +34,20 @@ pub struct LinkedSettings {
     /// This many links refused within a minute is an upstream incident: no more are marked.
     pub relink_incident_threshold: i64,
     pub max_cached_tokens: u64,
+}
+
+/// A broker access token that proved itself: its link, and the link's data key it unwrapped (`None` for
+/// a link still sealed by the key ring). Only this opens the link's Spotify tokens.
+#[derive(Debug, Clone)]
+pub struct LinkAccess {
+    pub link_id: LinkId,
+    key: Option<Arc<DataKey>>,
+}
+
+impl LinkAccess {
+    pub(crate) fn key(&self) -> Option<&DataKey> {
+        self.key.as_deref()
+    }
 }
 
 /// Request-time access to links, with [`TokenMemory`] in front of the store.
@@ -85,39 +100,61 @@ impl LinkedAccounts {
         &self,
         token: &BrokerAccessToken,
         user: Option<&AlexaUserId>,
-    ) -> Result<LinkId, ApiError> {
-        let link_id = self.resolve(token).await?;
+    ) -> Result<LinkAccess, ApiError> {
+        let access = self.resolve(token).await?;
         if let Some(user) = user {
-            self.bind(user, link_id).await;
+            self.bind(user, access.link_id).await;
         }
-        Ok(link_id)
+        Ok(access)
     }
 
-    async fn resolve(&self, token: &BrokerAccessToken) -> Result<LinkId, ApiError> {
+    /// From memory, or from the store, unwrapping the link's data key with the token (once per token
+    /// and process: memory keeps the result).
+    async fn resolve(&self, token: &BrokerAccessToken) -> Result<LinkAccess, ApiError> {
         let hash = token.hash();
         let now = UnixTime::now();
         if let Some(entry) = self.memory.token(&hash) {
             if entry.expires_at > now {
-                return Ok(entry.link_id);
+                return Ok(entry.access);
             }
             self.memory.forget_token(&hash);
             return Err(ApiError::RelinkRequired("broker token expired"));
         }
         let looked_up_at = Instant::now();
-        let (link_id, expires_at) = self
+        let record = self
             .store
             .find_access_token(&hash, now)
             .await?
             .ok_or(ApiError::RelinkRequired("unknown or revoked broker token"))?;
+        let key = match (&record.wrapped_data_key, record.sealing) {
+            (Some(wrapped), _) => Some(Arc::new(
+                DataKey::unwrap_with(
+                    wrapped,
+                    token.expose(),
+                    &WrapAad::new(&record.link_id, &hash),
+                )
+                .map_err(|_| ApiError::RelinkRequired("the broker token does not open its link"))?,
+            )),
+            (None, Sealing::KeyRing) => None,
+            (None, Sealing::DataKey) => {
+                return Err(ApiError::RelinkRequired(
+                    "the broker token holds no key to its link",
+                ));
+            }
+        };
+        let access = LinkAccess {
+            link_id: record.link_id,
+            key,
+        };
         self.memory.remember_token(
             hash,
             TokenEntry {
-                link_id,
-                expires_at,
+                access: access.clone(),
+                expires_at: record.expires_at,
                 looked_up_at,
             },
         );
-        Ok(link_id)
+        Ok(access)
     }
 
     /// Binds an Alexa user to a link in the store, once; a failure only delays the binding.
@@ -139,27 +176,30 @@ impl LinkedAccounts {
     }
 
     /// The link, from memory when possible; `relink_required` unless it is active.
-    pub async fn active_link(&self, link_id: &LinkId) -> Result<Arc<Link>, ApiError> {
-        require_active(self.link(link_id).await?)
+    pub async fn active_link(&self, access: &LinkAccess) -> Result<Arc<Link>, ApiError> {
+        require_active(self.link(access).await?)
     }
 
     /// The link in any state, from memory when possible.
-    pub async fn link(&self, link_id: &LinkId) -> Result<Arc<Link>, ApiError> {
-        if let Some(link) = self.memory.link(link_id) {
+    pub async fn link(&self, access: &LinkAccess) -> Result<Arc<Link>, ApiError> {
+        if let Some(link) = self.memory.link(&access.link_id) {
             return Ok(link);
         }
-        self.reload(link_id).await
+        self.reload(access).await
     }
 
     /// Reads the link from the store, replacing what memory held.
-    async fn reload(&self, link_id: &LinkId) -> Result<Arc<Link>, ApiError> {
+    async fn reload(&self, access: &LinkAccess) -> Result<Arc<Link>, ApiError> {
         let link = Arc::new(
             self.store
-                .link(link_id)
+                .link(&access.link_id, access.key())
                 .await?
                 .ok_or(ApiError::RelinkRequired("link no longer exists"))?,
         );
-        self.memory.remember_link(Arc::clone(&link));
+        // A link whose tokens did not open for this caller is not kept for the next one.
+        if link.tokens.is_some() || link.summary.status != LinkStatus::Active {
+            self.memory.remember_link(Arc::clone(&link));
+        }
         Ok(link)
     }
 }

@@ -12,8 +12,9 @@ use tokio::runtime::Handle;
 use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 
-use super::{LinkedAccounts, require_active};
-use crate::domain::{LinkId, UnixTime};
+use super::{LinkAccess, LinkedAccounts, require_active};
+use crate::crypto::DataKey;
+use crate::domain::UnixTime;
 use crate::error::ApiError;
 use crate::lifecycle::Lifecycle;
 use crate::spotify::{AccountsError, SpotifyAccounts};
@@ -65,14 +66,15 @@ impl RefreshTasks {
 impl LinkedAccounts {
     /// A Spotify access token for the link that is good for at least the refresh margin. `rejected` is a
     /// token Spotify just answered 401 to: it is refreshed even if it looks unexpired.
-    #[tracing::instrument(skip_all, fields(link_id = %link_id))]
+    #[tracing::instrument(skip_all, fields(link_id = %access.link_id))]
     pub async fn access_token(
         &self,
-        link_id: &LinkId,
+        access: &LinkAccess,
         deadline: Instant,
         rejected: Option<&SecretString>,
     ) -> Result<SecretString, ApiError> {
-        let link = self.active_link(link_id).await?;
+        let link_id = &access.link_id;
+        let link = self.active_link(access).await?;
         if let Some(token) = self.usable(&link, rejected) {
             return Ok(token);
         }
@@ -84,11 +86,12 @@ impl LinkedAccounts {
             return self.fallback(&link, rejected, ApiError::UpstreamUnavailable);
         };
         // Whoever held the lock before us may have refreshed already.
-        let link = require_active(self.reload(link_id).await?)?;
+        let link = require_active(self.reload(access).await?)?;
         if let Some(token) = self.usable(&link, rejected) {
             return Ok(token);
         }
-        self.refresh_across_replicas(link, deadline, rejected).await
+        self.refresh_across_replicas(access, link, deadline, rejected)
+            .await
     }
 
     /// The stored access token, unless it is near expiry or is the one Spotify rejected.
@@ -101,6 +104,7 @@ impl LinkedAccounts {
 
     async fn refresh_across_replicas(
         &self,
+        access: &LinkAccess,
         link: Arc<Link>,
         deadline: Instant,
         rejected: Option<&SecretString>,
@@ -120,7 +124,7 @@ impl LinkedAccounts {
                 .await?;
             if let Some(lease) = lease {
                 return self
-                    .refresh_with_lease(&link, lease, deadline, rejected)
+                    .refresh_with_lease(access, &link, lease, deadline, rejected)
                     .await;
             }
             // Another replica is refreshing (or just did): wait for a newer version, within the deadline.
@@ -128,7 +132,7 @@ impl LinkedAccounts {
                 return self.fallback(&link, rejected, ApiError::UpstreamUnavailable);
             }
             tokio::time::sleep(LEASE_POLL).await;
-            link = require_active(self.reload(&link_id).await?)?;
+            link = require_active(self.reload(access).await?)?;
             if let Some(token) = self.usable(&link, rejected) {
                 return Ok(token);
             }
@@ -139,6 +143,7 @@ impl LinkedAccounts {
     /// deadline passes first or the server shuts down: a dropped answer could lose a rotated refresh token.
     async fn refresh_with_lease(
         &self,
+        access: &LinkAccess,
         link: &Link,
         lease: RefreshLease,
         deadline: Instant,
@@ -155,12 +160,12 @@ impl LinkedAccounts {
             accounts: self.accounts.clone(),
             lease,
             refresh_token: tokens.refresh_token.clone(),
+            key: access.key.clone(),
             lease_ends,
             confirm_pause: self.settings.invalid_grant_confirm,
             incident_threshold: self.settings.relink_incident_threshold,
         };
         let task = self.refreshes.spawn(refresh.run());
-        let link_id = link.summary.link_id;
         let outcome = match tokio::time::timeout_at(deadline, task).await {
             Ok(Ok(outcome)) => outcome?,
             Ok(Err(_)) => RefreshOutcome::Failed(ApiError::UpstreamUnavailable),
@@ -171,11 +176,11 @@ impl LinkedAccounts {
         };
         match outcome {
             RefreshOutcome::Stored(access_token) => {
-                self.reload(&link_id).await?;
+                self.reload(access).await?;
                 Ok(access_token)
             }
             RefreshOutcome::Superseded => {
-                let current = require_active(self.reload(&link_id).await?)?;
+                let current = require_active(self.reload(access).await?)?;
                 self.usable(&current, None)
                     .ok_or(ApiError::UpstreamUnavailable)
             }
@@ -232,6 +237,8 @@ struct Refresh {
     accounts: SpotifyAccounts,
     lease: RefreshLease,
     refresh_token: SecretString,
+    /// The link's data key, to seal what Spotify answers (`None`: the link is still on the key ring).
+    key: Option<Arc<DataKey>>,
     lease_ends: Instant,
     confirm_pause: Duration,
     incident_threshold: i64,
@@ -280,7 +287,12 @@ impl Refresh {
         let store = self.lifecycle.store();
         loop {
             match store
-                .store_refreshed_tokens(&self.lease, &refreshed, UnixTime::now())
+                .store_refreshed_tokens(
+                    &self.lease,
+                    &refreshed,
+                    self.key.as_deref(),
+                    UnixTime::now(),
+                )
                 .await
             {
                 Ok(true) => {

@@ -6,6 +6,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use super::authorize::{redirect, redirect_error, with_state};
 use super::error::error_page;
 use super::params::Params;
+use crate::crypto::{DataKey, WrapAad};
 use crate::domain::{AuthorizationCode, OAuthState, TokenHash, UnixTime};
 use crate::spotify::{AccountsError, ProfileError, SpotifyProfile};
 use crate::state::SharedState;
@@ -165,9 +166,21 @@ async fn complete(
             refresh_token,
         },
     };
-    let link_id = state.lifecycle.link(&link).await.map_err(unavailable)?;
+    // A new data key seals the link's Spotify tokens; Alexa's code is the first secret it is wrapped for.
+    let key = DataKey::generate();
+    let link_id = state
+        .lifecycle
+        .link(&link, &key)
+        .await
+        .map_err(unavailable)?;
     let alexa_code = AuthorizationCode::generate();
     let code_hash: TokenHash = alexa_code.hash();
+    let wrapped_data_key = key
+        .wrap_for(alexa_code.expose(), &WrapAad::new(&link_id, &code_hash))
+        .map_err(|err| {
+            tracing::error!(error = %err, "wrapping the link's key for the code failed");
+            ("server_error", "the broker cannot finish linking right now")
+        })?;
     let record = NewAuthorizationCode {
         code_hash,
         link_id,
@@ -175,6 +188,7 @@ async fn complete(
         redirect_uri: pending.redirect_uri.clone(),
         code_challenge: pending.code_challenge.clone(),
         expires_at: now.plus_secs(state.oauth.authorization_code_ttl_s),
+        wrapped_data_key,
     };
     state
         .store

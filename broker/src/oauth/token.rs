@@ -7,11 +7,16 @@ use super::OAuthError;
 use super::client_auth::authenticate;
 use super::error::no_store;
 use super::params::{Params, read_form};
+use crate::crypto::{DataKey, WrapAad};
 use crate::domain::{
-    AuthorizationCode, BrokerAccessToken, BrokerRefreshToken, CodeVerifier, RedirectUri, UnixTime,
+    AuthorizationCode, BrokerAccessToken, BrokerRefreshToken, CodeVerifier, LinkId, RedirectUri,
+    TokenHash, UnixTime,
 };
 use crate::state::SharedState;
-use crate::store::{CodeRedemption, Issuance, IssueFrom, NewTokenPair, StoreError, TokenLifetimes};
+use crate::store::{
+    CodeRedemption, Issuance, IssueFrom, LinkMove, NewTokenPair, Sealing, StoreError,
+    TokenLifetimes,
+};
 
 #[derive(Serialize)]
 struct TokenResponse<'a> {
@@ -105,11 +110,23 @@ async fn authorization_code_grant(
         }
         (None, None) => {}
     }
+    let key = match &redeemed.wrapped_data_key {
+        Some(wrapped) => DataKey::unwrap_with(
+            wrapped,
+            code.expose(),
+            &WrapAad::new(&redeemed.link_id, &code.hash()),
+        )
+        .map_err(|_| OAuthError::invalid_grant("the authorization code is invalid"))?,
+        // A code issued before per-link keys: its link moves to a new key now.
+        None => move_to_data_key(state, &redeemed.link_id, None, now)
+            .await?
+            .ok_or_else(|| OAuthError::invalid_grant("the authorization code is invalid"))?,
+    };
     let from = IssueFrom::Code {
         link_id: redeemed.link_id,
         grant_id: &redeemed.grant_id,
     };
-    issue(state, from, now).await
+    issue(state, from, Some((redeemed.link_id, &key)), now).await
 }
 
 #[tracing::instrument(skip_all)]
@@ -120,19 +137,121 @@ async fn refresh_token_grant(
     let presented = BrokerRefreshToken::parse(params.require("refresh_token")?)
         .map_err(|_| OAuthError::invalid_grant("the refresh token is invalid"))?;
     let now = UnixTime::now();
-    issue(state, IssueFrom::RefreshToken(&presented.hash()), now).await
+    let hash = presented.hash();
+    let from = IssueFrom::RefreshToken(&hash);
+    let Some(record) = state
+        .store
+        .find_refresh_token(&hash, now)
+        .await
+        .map_err(store_failed)?
+    else {
+        // Unknown, or dead: the store refuses it (and revokes a dead token's family).
+        return issue(state, from, None, now).await;
+    };
+    let unwrap = |wrapped: &[u8]| {
+        DataKey::unwrap_with(
+            wrapped,
+            presented.expose(),
+            &WrapAad::new(&record.link_id, &hash),
+        )
+        .map_err(|_| OAuthError::invalid_grant("the refresh token is invalid or revoked"))
+    };
+    let key = match (&record.wrapped_data_key, record.sealing) {
+        (Some(wrapped), _) => unwrap(wrapped)?,
+        (None, Sealing::KeyRing) => {
+            match move_to_data_key(state, &record.link_id, Some((&presented, &hash)), now).await? {
+                Some(key) => key,
+                // Moved meanwhile by a concurrent grant, which wrapped the new key for this token too.
+                None => {
+                    let again = state
+                        .store
+                        .find_refresh_token(&hash, now)
+                        .await
+                        .map_err(store_failed)?
+                        .and_then(|record| record.wrapped_data_key)
+                        .ok_or_else(|| {
+                            OAuthError::invalid_grant("the refresh token is invalid or revoked")
+                        })?;
+                    unwrap(&again)?
+                }
+            }
+        }
+        (None, Sealing::DataKey) => {
+            return Err(OAuthError::invalid_grant(
+                "the refresh token is invalid or revoked",
+            ));
+        }
+    };
+    issue(state, from, Some((record.link_id, &key)), now).await
+}
+
+/// Moves a link still sealed by the key ring to a new data key, wrapped for the refresh token presented
+/// (when there is one); `None` when another grant moved it first.
+async fn move_to_data_key(
+    state: &SharedState,
+    link_id: &LinkId,
+    presented: Option<(&BrokerRefreshToken, &TokenHash)>,
+    now: UnixTime,
+) -> Result<Option<DataKey>, OAuthError> {
+    let key = DataKey::generate();
+    let wrap = presented
+        .map(|(token, hash)| {
+            key.wrap_for(token.expose(), &WrapAad::new(link_id, hash))
+                .map(|wrap| (hash, wrap))
+        })
+        .transpose()
+        .map_err(|err| {
+            tracing::error!(error = %err, "wrapping a data key failed");
+            OAuthError::temporarily_unavailable()
+        })?;
+    let moved = state
+        .store
+        .move_link_to_data_key(
+            link_id,
+            &key,
+            wrap.as_ref().map(|(hash, wrap)| (*hash, wrap.as_slice())),
+            now,
+        )
+        .await
+        .map_err(store_failed)?;
+    Ok(match moved {
+        LinkMove::Moved => {
+            tracing::info!(link_id = %link_id, "link moved from the key ring to its own data key");
+            state.lifecycle.broker_tokens_revoked(*link_id);
+            Some(key)
+        }
+        LinkMove::AlreadyMoved => None,
+    })
 }
 
 /// Mints and stores a fresh access/refresh pair and renders RFC 6749 §5.1. `expires_in` is the access
 /// token's real remaining lifetime: less than the configured one when its family ends sooner.
+///
+/// `keyed` is the link and its data key, wrapped here for both new tokens; `None` only for a refresh token
+/// that is not live, which the store refuses.
 async fn issue(
     state: &SharedState,
     from: IssueFrom<'_>,
+    keyed: Option<(LinkId, &DataKey)>,
     now: UnixTime,
 ) -> Result<HttpResponse, OAuthError> {
     let access = BrokerAccessToken::generate();
     let refresh = BrokerRefreshToken::generate();
+    let wrap = |secret: &str, hash: &TokenHash| -> Result<Vec<u8>, OAuthError> {
+        match keyed {
+            Some((link_id, key)) => {
+                key.wrap_for(secret, &WrapAad::new(&link_id, hash))
+                    .map_err(|err| {
+                        tracing::error!(error = %err, "wrapping a data key failed");
+                        OAuthError::temporarily_unavailable()
+                    })
+            }
+            None => Ok(Vec::new()),
+        }
+    };
     let pair = NewTokenPair {
+        access_wrap: wrap(access.expose(), &access.hash())?,
+        refresh_wrap: wrap(refresh.expose(), &refresh.hash())?,
         access_hash: access.hash(),
         refresh_hash: refresh.hash(),
     };
@@ -146,7 +265,14 @@ async fn issue(
         .await
         .map_err(store_failed)?
     {
-        Issuance::Issued(issued) => issued,
+        Issuance::Issued(issued) if keyed.is_some_and(|(link_id, _)| link_id == issued.link_id) => {
+            issued
+        }
+        Issuance::Issued(issued) => {
+            // Cannot happen (the store refuses what was not live a moment ago); the pair opens nothing.
+            tracing::error!(link_id = %issued.link_id, "tokens issued without the link's key");
+            return Err(OAuthError::temporarily_unavailable());
+        }
         Issuance::Refused => {
             return Err(OAuthError::invalid_grant(match from {
                 IssueFrom::Code { link_id, .. } => {

@@ -12,10 +12,9 @@ use super::allowlist::CachePolicy;
 use super::cache::{CacheKey, CachedAnswer, FetchTicket, ResponseCache};
 use super::{Cooldown, Endpoint};
 use crate::config::Freshness;
-use crate::domain::LinkId;
 use crate::error::ApiError;
 use crate::lifecycle::Lifecycle;
-use crate::linked::LinkedAccounts;
+use crate::linked::{LinkAccess, LinkedAccounts};
 use crate::spotify::{ApiRequest, ApiResponse, CallError, Failure, WebApi, classify, path_only};
 
 /// Tuning for the proxy.
@@ -63,7 +62,7 @@ pub enum Fetched {
 /// One call for a linked user, already authenticated and allowlisted.
 #[derive(Debug)]
 pub struct ProxyCall {
-    pub link_id: LinkId,
+    pub access: LinkAccess,
     pub endpoint: Endpoint,
     pub request: ApiRequest,
     pub deadline: Instant,
@@ -151,22 +150,24 @@ impl Proxy {
     /// command that Spotify accepted makes cached player state wrong on every replica.
     pub async fn forward(self: &Arc<Self>, call: ProxyCall) -> Result<Answer, ApiError> {
         let ProxyCall {
-            link_id,
+            access,
             endpoint,
             request,
             deadline,
         } = call;
         if let Some(policy) = endpoint.cache_policy(&self.settings.freshness) {
             let key = CacheKey {
-                link_id,
+                link_id: access.link_id,
                 endpoint,
                 path_and_query: request.path_and_query.clone(),
             };
-            return self.cached_get(key, request, policy, deadline).await;
+            return self
+                .cached_get(access, key, request, policy, deadline)
+                .await;
         }
-        let response = self.upstream(&link_id, &request, deadline).await?;
+        let response = self.upstream(&access, &request, deadline).await?;
         if endpoint.changes_player() {
-            self.lifecycle.player_changed(link_id);
+            self.lifecycle.player_changed(access.link_id);
         }
         Ok(Answer::Direct(response))
     }
@@ -175,6 +176,7 @@ impl Proxy {
     /// when the failure is transient (Spotify failing or slow, or the app-wide pause).
     async fn cached_get(
         self: &Arc<Self>,
+        access: LinkAccess,
         key: CacheKey,
         request: ApiRequest,
         policy: CachePolicy,
@@ -196,7 +198,14 @@ impl Proxy {
         let ticket = self.cache.ticket();
         let flight = self.cache.join_or_start(
             &key,
-            Arc::clone(self).fetch_into_cache(key.clone(), request, policy, cached.clone(), ticket),
+            Arc::clone(self).fetch_into_cache(
+                access,
+                key.clone(),
+                request,
+                policy,
+                cached.clone(),
+                ticket,
+            ),
         );
         match tokio::time::timeout_at(deadline, flight).await {
             Ok(Some(Fetched::Answer(answer, source))) => Ok(Answer::Cached(answer, source)),
@@ -208,19 +217,19 @@ impl Proxy {
     /// Calls Spotify as the link's user: refreshes once and retries once on 401, honours the 429 pause.
     async fn upstream(
         &self,
-        link_id: &LinkId,
+        access: &LinkAccess,
         request: &ApiRequest,
         deadline: Instant,
     ) -> Result<ApiResponse, ApiError> {
         if let Some(retry_after_s) = self.cooldown.remaining_s() {
             return Err(ApiError::RateLimited { retry_after_s });
         }
-        let token = self.linked.access_token(link_id, deadline, None).await?;
+        let token = self.linked.access_token(access, deadline, None).await?;
         let mut response = self.call(request, &token, deadline).await?;
         if response.status == 401 {
             let retry = self
                 .linked
-                .access_token(link_id, deadline, Some(&token))
+                .access_token(access, deadline, Some(&token))
                 .await?;
             if retry.expose_secret() == token.expose_secret() {
                 return Err(ApiError::UpstreamUnavailable);
@@ -281,6 +290,7 @@ impl Proxy {
     /// Fetches a cacheable GET on its own budget and stores the answer; revalidates `stale` by ETag.
     async fn fetch_into_cache(
         self: Arc<Self>,
+        access: LinkAccess,
         key: CacheKey,
         mut request: ApiRequest,
         policy: CachePolicy,
@@ -293,7 +303,7 @@ impl Proxy {
             .and_then(|s| s.etag.clone().map(|etag| (s, etag)));
         request.if_none_match = revalidating.as_ref().map(|(_, etag)| etag.clone());
         let deadline = Instant::now() + self.settings.fetch_budget;
-        let response = match self.upstream(&key.link_id, &request, deadline).await {
+        let response = match self.upstream(&access, &request, deadline).await {
             Ok(response) => response,
             Err(err) => return Fetched::Failed(Arc::new(err)),
         };

@@ -6,7 +6,7 @@ use sqlx::any::AnyRow;
 
 use super::sealed::SealedField;
 use super::{ChangeKind, Store, StoreError};
-use crate::crypto::FieldAad;
+use crate::crypto::{CipherError, DataKey, FieldAad};
 use crate::domain::{LinkId, SpotifyUserId, TokenHash, UnixTime};
 
 /// Where a link stands.
@@ -84,6 +84,42 @@ pub enum Restoration {
     NotFound,
 }
 
+/// What a link's Spotify tokens are sealed under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sealing {
+    /// The key ring: a link stored before per-link data keys, until its next refresh grant.
+    KeyRing,
+    /// The link's own data key, wrapped for each broker secret Alexa holds.
+    DataKey,
+}
+
+impl Sealing {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::KeyRing => "key_ring",
+            Self::DataKey => "data_key",
+        }
+    }
+
+    pub(crate) fn parse(raw: &str) -> Result<Self, StoreError> {
+        match raw {
+            "key_ring" => Ok(Self::KeyRing),
+            "data_key" => Ok(Self::DataKey),
+            _ => Err(StoreError::Corrupt("unknown sealing")),
+        }
+    }
+}
+
+/// How moving a legacy link to a data key ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkMove {
+    /// The tokens are now sealed under the new key, wrapped for the presented secret.
+    Moved,
+    /// Another request moved it first (with another key); read the presented secret's wrap again.
+    AlreadyMoved,
+}
+
 /// A user's Spotify tokens, opened.
 #[derive(Debug, Clone)]
 pub struct SpotifyTokens {
@@ -110,6 +146,7 @@ pub struct LinkSummary {
     pub display_name: Option<String>,
     pub status: LinkStatus,
     pub scopes: String,
+    pub sealed_by: Sealing,
     #[serde(serialize_with = "serialize_time")]
     pub authorized_at: UnixTime,
     #[serde(serialize_with = "serialize_time")]
@@ -133,10 +170,46 @@ fn serialize_time<S: serde::Serializer>(v: &UnixTime, s: S) -> Result<S::Ok, S::
 }
 
 const SUMMARY_COLUMNS: &str =
-    "link_id, spotify_user_id, display_name, status, scopes, authorized_at, updated_at";
+    "link_id, spotify_user_id, display_name, status, scopes, sealed_by, authorized_at, updated_at";
 
 fn aad(link_id: &LinkId, field: SealedField) -> FieldAad {
     field.of_link(link_id)
+}
+
+impl Store {
+    /// Seals a Spotify token of a link: under its data key, or under the key ring for a link that has
+    /// not moved to a data key yet (`None`).
+    pub(crate) fn seal_link_field(
+        &self,
+        key: Option<&DataKey>,
+        link_id: &LinkId,
+        field: SealedField,
+        plaintext: &SecretString,
+    ) -> Result<Vec<u8>, StoreError> {
+        let aad = aad(link_id, field);
+        Ok(match key {
+            Some(key) => key.seal(plaintext.expose_secret(), &aad)?,
+            None => self.keys().seal(plaintext.expose_secret(), &aad)?,
+        })
+    }
+
+    /// Opens a Spotify token of a link with whatever sealed it: a value sealed under a data key opens only
+    /// with that key, never with the key ring.
+    fn open_link_field(
+        &self,
+        key: Option<&DataKey>,
+        link_id: &LinkId,
+        field: SealedField,
+        sealed: &[u8],
+    ) -> Result<SecretString, StoreError> {
+        let aad = aad(link_id, field);
+        if DataKey::sealed_it(sealed) {
+            let key = key.ok_or(StoreError::Cipher(CipherError::Tampered))?;
+            Ok(key.open(sealed, &aad)?)
+        } else {
+            Ok(self.keys().open(sealed, &aad)?)
+        }
+    }
 }
 
 fn summary_from_row(row: &AnyRow) -> Result<LinkSummary, StoreError> {
@@ -150,6 +223,7 @@ fn summary_from_row(row: &AnyRow) -> Result<LinkSummary, StoreError> {
         display_name: row.try_get("display_name")?,
         status: LinkStatus::parse(&status)?,
         scopes: row.try_get("scopes")?,
+        sealed_by: Sealing::parse(&row.try_get::<String, _>("sealed_by")?)?,
         authorized_at: UnixTime::from_secs(row.try_get("authorized_at")?),
         updated_at: UnixTime::from_secs(row.try_get("updated_at")?),
     })
@@ -157,11 +231,13 @@ fn summary_from_row(row: &AnyRow) -> Result<LinkSummary, StoreError> {
 
 impl Store {
     /// Stores a new link, or replaces the tokens of the existing link of the same Spotify account
-    /// (keeping its id) in one statement, so a reader never sees half of an update.
+    /// (keeping its id), sealed under `key`, in one transaction. A relink starts a new data key: every
+    /// earlier broker token and code of the link is revoked, since its wrap opens only the old key.
     #[tracing::instrument(skip_all, fields(spotify_user_id = %link.spotify_user_id))]
     pub async fn upsert_link(
         &self,
         link: &NewLink,
+        key: &DataKey,
         now: UnixTime,
     ) -> Result<(LinkId, ChangeKind), StoreError> {
         // Two attempts: a concurrent first link of the same account makes the insert find a row.
@@ -178,21 +254,25 @@ impl Store {
                 ),
                 None => (LinkId::generate(), true),
             };
-            let refresh = self.keys().seal(
-                link.tokens.refresh_token.expose_secret(),
-                &aad(&link_id, SealedField::SpotifyRefreshToken),
+            let refresh = self.seal_link_field(
+                Some(key),
+                &link_id,
+                SealedField::SpotifyRefreshToken,
+                &link.tokens.refresh_token,
             )?;
-            let access = self.keys().seal(
-                link.tokens.access_token.expose_secret(),
-                &aad(&link_id, SealedField::SpotifyAccessToken),
+            let access = self.seal_link_field(
+                Some(key),
+                &link_id,
+                SealedField::SpotifyAccessToken,
+                &link.tokens.access_token,
             )?;
             let mut tx = self.begin_write().await?;
             let written = if fresh {
                 sqlx::query(
                     "insert into link (link_id, spotify_user_id, display_name, status, scopes,
                          spotify_refresh_token, spotify_access_token, spotify_access_expires_at,
-                         authorized_at, token_version, created_at, updated_at)
-                     values ($1, $2, $3, 'active', $4, $5, $6, $7, $8, 0, $8, $8)
+                         authorized_at, token_version, created_at, updated_at, sealed_by)
+                     values ($1, $2, $3, 'active', $4, $5, $6, $7, $8, 0, $8, $8, 'data_key')
                      on conflict (spotify_user_id) do nothing",
                 )
             } else {
@@ -201,7 +281,7 @@ impl Store {
                          spotify_refresh_token = $5, spotify_access_token = $6,
                          spotify_access_expires_at = $7, authorized_at = $8,
                          token_version = token_version + 1, refresh_lease_owner = null,
-                         refresh_lease_until = null, updated_at = $8
+                         refresh_lease_until = null, updated_at = $8, sealed_by = 'data_key'
                      where link_id = $1 and spotify_user_id = $2",
                 )
             }
@@ -220,6 +300,7 @@ impl Store {
                 let kind = if fresh {
                     ChangeKind::Linked
                 } else {
+                    self.revoke_earlier_grants(&mut tx, &link_id, now).await?;
                     ChangeKind::Relinked
                 };
                 self.record_change(&mut tx, &link_id, kind, now).await?;
@@ -261,9 +342,15 @@ impl Store {
         rows.iter().map(summary_from_row).collect()
     }
 
-    /// A link with its Spotify tokens opened.
+    /// A link with its Spotify tokens opened: with `key` (the link's data key, unwrapped with a broker
+    /// secret) or, for a link not moved to a data key yet, with the key ring. Without its key, a link
+    /// sealed under a data key comes back with its tokens closed (`None`).
     #[tracing::instrument(skip_all, fields(link_id = %link_id))]
-    pub async fn link(&self, link_id: &LinkId) -> Result<Option<Link>, StoreError> {
+    pub async fn link(
+        &self,
+        link_id: &LinkId,
+        key: Option<&DataKey>,
+    ) -> Result<Option<Link>, StoreError> {
         let row = sqlx::query(&format!(
             "select {SUMMARY_COLUMNS}, token_version, spotify_refresh_token, spotify_access_token,
                  spotify_access_expires_at
@@ -278,13 +365,21 @@ impl Store {
         let access: Option<Vec<u8>> = row.try_get("spotify_access_token")?;
         let expires: Option<i64> = row.try_get("spotify_access_expires_at")?;
         let tokens = match (refresh, access) {
+            // Sealed under a data key and no key presented: the tokens stay closed.
+            (Some(refresh), Some(_)) if DataKey::sealed_it(&refresh) && key.is_none() => None,
             (Some(refresh), Some(access)) => Some(SpotifyTokens {
-                refresh_token: self
-                    .keys()
-                    .open(&refresh, &aad(link_id, SealedField::SpotifyRefreshToken))?,
-                access_token: self
-                    .keys()
-                    .open(&access, &aad(link_id, SealedField::SpotifyAccessToken))?,
+                refresh_token: self.open_link_field(
+                    key,
+                    link_id,
+                    SealedField::SpotifyRefreshToken,
+                    &refresh,
+                )?,
+                access_token: self.open_link_field(
+                    key,
+                    link_id,
+                    SealedField::SpotifyAccessToken,
+                    &access,
+                )?,
                 access_expires_at: UnixTime::from_secs(expires.unwrap_or_default()),
             }),
             _ => None,
@@ -333,7 +428,8 @@ impl Store {
             });
         }
         sqlx::query(
-            "update broker_token set revoked_at = $2 where link_id = $1 and revoked_at is null",
+            "update broker_token set revoked_at = $2, wrapped_data_key = null
+             where link_id = $1 and revoked_at is null",
         )
         .bind(&id)
         .bind(now.as_secs())
@@ -455,7 +551,8 @@ impl Store {
         loop {
             let rows = sqlx::query(
                 "select link_id, token_version, spotify_refresh_token, spotify_access_token from link
-                 where link_id > $1 and spotify_refresh_token is not null order by link_id limit 200",
+                 where link_id > $1 and spotify_refresh_token is not null and sealed_by = 'key_ring'
+                 order by link_id limit 200",
             )
             .bind(&after)
             .fetch_all(self.pool())
@@ -521,5 +618,100 @@ impl Store {
         .execute(&mut **tx)
         .await?;
         Ok(())
+    }
+}
+
+impl Store {
+    /// Revokes every broker token and unspent code of a link (a relink replaced its data key, which their
+    /// wraps opened). The caller holds the link's row.
+    async fn revoke_earlier_grants(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        link_id: &LinkId,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        for sql in [
+            "update broker_token set revoked_at = $2, wrapped_data_key = null
+             where link_id = $1 and revoked_at is null",
+            "update authorization_code set revoked_at = $2, wrapped_data_key = null
+             where link_id = $1 and revoked_at is null",
+        ] {
+            sqlx::query(sql)
+                .bind(link_id.to_string())
+                .bind(now.as_secs())
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Moves a link still sealed by the key ring to `key`: its Spotify tokens are opened with the key
+    /// ring and sealed under `key`, and `key` is wrapped for the refresh token just presented (its hash
+    /// and the wrap), if any. One transaction on the locked link row.
+    pub async fn move_link_to_data_key(
+        &self,
+        link_id: &LinkId,
+        key: &DataKey,
+        presented: Option<(&TokenHash, &[u8])>,
+        now: UnixTime,
+    ) -> Result<LinkMove, StoreError> {
+        let id = link_id.to_string();
+        let mut tx = self.begin_write().await?;
+        self.lock_link(&mut tx, link_id).await?;
+        let row = sqlx::query(
+            "select sealed_by, spotify_refresh_token, spotify_access_token from link
+             where link_id = $1",
+        )
+        .bind(&id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::Corrupt(
+            "link vanished while moving to a data key",
+        ))?;
+        if Sealing::parse(&row.try_get::<String, _>("sealed_by")?)? == Sealing::DataKey {
+            return Ok(LinkMove::AlreadyMoved);
+        }
+        let reseal = |field: SealedField, column: &str| -> Result<Option<Vec<u8>>, StoreError> {
+            let sealed: Option<Vec<u8>> = row.try_get(column)?;
+            sealed
+                .map(|sealed| {
+                    let plain = self.open_link_field(None, link_id, field, &sealed)?;
+                    self.seal_link_field(Some(key), link_id, field, &plain)
+                })
+                .transpose()
+        };
+        let refresh = reseal(SealedField::SpotifyRefreshToken, "spotify_refresh_token")?;
+        let access = reseal(SealedField::SpotifyAccessToken, "spotify_access_token")?;
+        sqlx::query(
+            "update link set sealed_by = 'data_key', spotify_refresh_token = $2,
+                 spotify_access_token = $3, token_version = token_version + 1
+             where link_id = $1",
+        )
+        .bind(&id)
+        .bind(refresh)
+        .bind(access)
+        .execute(&mut *tx)
+        .await?;
+        if let Some((secret_hash, wrap)) = presented {
+            sqlx::query("update broker_token set wrapped_data_key = $2 where token_hash = $1")
+                .bind(secret_hash.as_str())
+                .bind(wrap)
+                .execute(&mut *tx)
+                .await?;
+        }
+        // Broker tokens minted before the move hold no wrap of the new key: every replica forgets them.
+        self.record_change(&mut tx, link_id, ChangeKind::BrokerTokensRevoked, now)
+            .await?;
+        tx.commit().await?;
+        Ok(LinkMove::Moved)
+    }
+
+    /// How many links still wait for their first refresh grant to move from the key ring to a data key.
+    pub async fn links_sealed_by_key_ring(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "select count(*) from link where sealed_by = 'key_ring' and spotify_refresh_token is not null",
+        )
+        .fetch_one(self.pool())
+        .await?)
     }
 }

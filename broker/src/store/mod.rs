@@ -22,11 +22,13 @@ use crate::crypto::{CipherError, KeyRing};
 
 pub use changes::{ChangeKind, ChangeListener, LinkChange};
 pub use links::{
-    Actor, Link, LinkStatus, LinkSummary, NewLink, Restoration, Revocation, SpotifyTokens,
+    Actor, Link, LinkMove, LinkStatus, LinkSummary, NewLink, Restoration, Revocation, Sealing,
+    SpotifyTokens,
 };
 pub use oauth::{
-    CodeRedemption, Expiries, Issuance, IssueFrom, IssuedTokens, NewAuthorizationCode,
-    NewTokenPair, PendingAuthorization, RedeemedCode, RefreshTokenRecord, TokenLifetimes,
+    AccessTokenRecord, CodeRedemption, Expiries, Issuance, IssueFrom, IssuedTokens,
+    NewAuthorizationCode, NewTokenPair, PendingAuthorization, RedeemedCode, RefreshTokenRecord,
+    TokenLifetimes,
 };
 pub use refresh::{RefreshLease, RefreshedTokens};
 

@@ -6,7 +6,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use super::sealed::SealedField;
-use super::{ChangeKind, LinkStatus, Store, StoreError};
+use super::{ChangeKind, LinkStatus, Sealing, Store, StoreError};
 use crate::crypto::FieldAad;
 use crate::domain::{
     ClientId, CodeChallenge, CodeVerifier, GrantId, LinkId, RedirectUri, TokenHash, UnixTime,
@@ -37,6 +37,8 @@ pub struct NewAuthorizationCode {
     pub redirect_uri: RedirectUri,
     pub code_challenge: Option<CodeChallenge>,
     pub expires_at: UnixTime,
+    /// The link's data key wrapped for this code (see `crypto::DataKey`).
+    pub wrapped_data_key: Vec<u8>,
 }
 
 /// A code that was just consumed.
@@ -48,6 +50,8 @@ pub struct RedeemedCode {
     pub redirect_uri: RedirectUri,
     pub code_challenge: Option<CodeChallenge>,
     pub expires_at: UnixTime,
+    /// The link's data key wrapped for the code; `None` for a code issued before per-link keys.
+    pub wrapped_data_key: Option<Vec<u8>>,
 }
 
 /// The outcome of presenting a code.
@@ -61,11 +65,13 @@ pub enum CodeRedemption {
     Unknown,
 }
 
-/// A fresh access/refresh pair to store (hashes only).
+/// A fresh access/refresh pair to store: hashes, and the link's data key wrapped for each token.
 #[derive(Debug)]
 pub struct NewTokenPair {
     pub access_hash: TokenHash,
     pub refresh_hash: TokenHash,
+    pub access_wrap: Vec<u8>,
+    pub refresh_wrap: Vec<u8>,
 }
 
 /// How long what the token endpoint issues lives.
@@ -148,6 +154,20 @@ pub struct RefreshTokenRecord {
     pub grant_id: GrantId,
     /// The end of the token: its grace once it was rotated out, or its family's end.
     pub expires_at: Option<UnixTime>,
+    /// The link's data key wrapped for this token; `None` when the link is still sealed by the key ring
+    /// (or the wrap was destroyed).
+    pub wrapped_data_key: Option<Vec<u8>>,
+    pub sealing: Sealing,
+}
+
+/// A live access token.
+#[derive(Debug)]
+pub struct AccessTokenRecord {
+    pub link_id: LinkId,
+    pub expires_at: UnixTime,
+    /// The link's data key wrapped for this token (see [`RefreshTokenRecord::wrapped_data_key`]).
+    pub wrapped_data_key: Option<Vec<u8>>,
+    pub sealing: Sealing,
 }
 
 fn verifier_aad(state_hash: &TokenHash) -> FieldAad {
@@ -179,6 +199,7 @@ fn redeemed_from_row(row: &AnyRow) -> Result<RedeemedCode, StoreError> {
             .transpose()
             .map_err(corrupt("code_challenge"))?,
         expires_at: UnixTime::from_secs(row.try_get("expires_at")?),
+        wrapped_data_key: row.try_get("wrapped_data_key")?,
     })
 }
 
@@ -267,8 +288,8 @@ impl Store {
     ) -> Result<(), StoreError> {
         sqlx::query(
             "insert into authorization_code (code_hash, link_id, grant_id, client_id, redirect_uri,
-                 code_challenge, code_challenge_method, expires_at, created_at)
-             values ($1, $2, $1, $3, $4, $5, $6, $7, $8)",
+                 code_challenge, code_challenge_method, expires_at, created_at, wrapped_data_key)
+             values ($1, $2, $1, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(code.code_hash.as_str())
         .bind(code.link_id.to_string())
@@ -278,6 +299,7 @@ impl Store {
         .bind(code.code_challenge.as_ref().map(|_| CodeChallenge::METHOD))
         .bind(code.expires_at.as_secs())
         .bind(now.as_secs())
+        .bind(&code.wrapped_data_key)
         .execute(self.pool())
         .await?;
         Ok(())
@@ -294,7 +316,7 @@ impl Store {
         let row = sqlx::query(
             "update authorization_code set used_at = $2 where code_hash = $1 and used_at is null
              returning link_id, grant_id, client_id, redirect_uri, code_challenge,
-                 code_challenge_method, expires_at",
+                 code_challenge_method, expires_at, wrapped_data_key",
         )
         .bind(code_hash.as_str())
         .bind(now.as_secs())
@@ -396,17 +418,24 @@ impl Store {
             }
         };
         let expiries = lifetimes.expiries(parent_expires_at, now);
-        for (hash, kind, expires) in [
+        for (hash, kind, expires, wrap) in [
             (
                 &pair.access_hash,
                 "access",
                 Some(expiries.access_expires_at),
+                &pair.access_wrap,
             ),
-            (&pair.refresh_hash, "refresh", expiries.refresh_expires_at),
+            (
+                &pair.refresh_hash,
+                "refresh",
+                expiries.refresh_expires_at,
+                &pair.refresh_wrap,
+            ),
         ] {
             sqlx::query(
-                "insert into broker_token (token_hash, link_id, grant_id, kind, expires_at, created_at)
-                 values ($1, $2, $3, $4, $5, $6)",
+                "insert into broker_token (token_hash, link_id, grant_id, kind, expires_at, created_at,
+                     wrapped_data_key)
+                 values ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(hash.as_str())
             .bind(link_id.to_string())
@@ -414,6 +443,7 @@ impl Store {
             .bind(kind)
             .bind(expires.map(UnixTime::as_secs))
             .bind(now.as_secs())
+            .bind(wrap)
             .execute(&mut *tx)
             .await?;
         }
@@ -443,8 +473,8 @@ impl Store {
         now: UnixTime,
     ) -> Result<Option<RefreshTokenRecord>, StoreError> {
         let row = sqlx::query(
-            "select t.link_id, t.grant_id, t.expires_at from broker_token t
-             join link l on l.link_id = t.link_id
+            "select t.link_id, t.grant_id, t.expires_at, t.wrapped_data_key, l.sealed_by
+             from broker_token t join link l on l.link_id = t.link_id
              where t.token_hash = $1 and t.kind = 'refresh' and t.revoked_at is null
                and (t.expires_at is null or t.expires_at > $2) and l.status <> 'revoked'",
         )
@@ -459,28 +489,34 @@ impl Store {
             expires_at: row
                 .try_get::<Option<i64>, _>("expires_at")?
                 .map(UnixTime::from_secs),
+            wrapped_data_key: row.try_get("wrapped_data_key")?,
+            sealing: Sealing::parse(&row.try_get::<String, _>("sealed_by")?)?,
         }))
     }
 
-    /// The link behind a live access token, and when that token expires.
+    /// A live access token: its link, its end and the link's data key wrapped for it.
     pub async fn find_access_token(
         &self,
         hash: &TokenHash,
         now: UnixTime,
-    ) -> Result<Option<(LinkId, UnixTime)>, StoreError> {
+    ) -> Result<Option<AccessTokenRecord>, StoreError> {
         let row = sqlx::query(
-            "select link_id, expires_at from broker_token
-             where token_hash = $1 and kind = 'access' and revoked_at is null and expires_at > $2",
+            "select t.link_id, t.expires_at, t.wrapped_data_key, l.sealed_by
+             from broker_token t join link l on l.link_id = t.link_id
+             where t.token_hash = $1 and t.kind = 'access' and t.revoked_at is null
+               and t.expires_at > $2",
         )
         .bind(hash.as_str())
         .bind(now.as_secs())
         .fetch_optional(self.pool())
         .await?;
         let Some(row) = row else { return Ok(None) };
-        Ok(Some((
-            parse_link_id(&row.try_get::<String, _>("link_id")?)?,
-            UnixTime::from_secs(row.try_get("expires_at")?),
-        )))
+        Ok(Some(AccessTokenRecord {
+            link_id: parse_link_id(&row.try_get::<String, _>("link_id")?)?,
+            expires_at: UnixTime::from_secs(row.try_get("expires_at")?),
+            wrapped_data_key: row.try_get("wrapped_data_key")?,
+            sealing: Sealing::parse(&row.try_get::<String, _>("sealed_by")?)?,
+        }))
     }
 
     /// Revokes one broker token (RFC 7009); a refresh token takes its whole grant with it (§2.1). One
@@ -503,7 +539,8 @@ impl Store {
         let mut tx = self.begin_write().await?;
         self.mark_link_changed(&mut tx, &link_id, now).await?;
         let revoked = sqlx::query(
-            "update broker_token set revoked_at = $2 where token_hash = $1 and revoked_at is null",
+            "update broker_token set revoked_at = $2, wrapped_data_key = null
+             where token_hash = $1 and revoked_at is null",
         )
         .bind(hash.as_str())
         .bind(now.as_secs())
@@ -562,8 +599,10 @@ async fn revoke_grant(
     now: UnixTime,
 ) -> Result<(), StoreError> {
     for sql in [
-        "update authorization_code set revoked_at = $2 where grant_id = $1 and revoked_at is null",
-        "update broker_token set revoked_at = $2 where grant_id = $1 and revoked_at is null",
+        "update authorization_code set revoked_at = $2, wrapped_data_key = null
+         where grant_id = $1 and revoked_at is null",
+        "update broker_token set revoked_at = $2, wrapped_data_key = null
+         where grant_id = $1 and revoked_at is null",
     ] {
         sqlx::query(sql)
             .bind(grant_id.as_str())

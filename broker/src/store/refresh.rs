@@ -1,10 +1,11 @@
 //! Refreshing Spotify tokens safely across replicas: a lease on the link row, and writes guarded by the
 //! token version so a stale writer never overwrites newer tokens.
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
 use super::sealed::SealedField;
-use super::{Actor, ChangeKind, Store, StoreError};
+use super::{Actor, ChangeKind, Sealing, Store, StoreError};
+use crate::crypto::DataKey;
 use crate::domain::{LinkId, UnixTime};
 
 /// A refresh lease held by one process on one link.
@@ -62,23 +63,29 @@ impl Store {
         &self,
         lease: &RefreshLease,
         tokens: &RefreshedTokens,
+        key: Option<&DataKey>,
         now: UnixTime,
     ) -> Result<bool, StoreError> {
         let id = lease.link_id.to_string();
-        let access = self.keys().seal(
-            tokens.access_token.expose_secret(),
-            &SealedField::SpotifyAccessToken.of_link(&lease.link_id),
+        let access = self.seal_link_field(
+            key,
+            &lease.link_id,
+            SealedField::SpotifyAccessToken,
+            &tokens.access_token,
         )?;
         let refresh = tokens
             .refresh_token
             .as_ref()
             .map(|token| {
-                self.keys().seal(
-                    token.expose_secret(),
-                    &SealedField::SpotifyRefreshToken.of_link(&lease.link_id),
-                )
+                self.seal_link_field(key, &lease.link_id, SealedField::SpotifyRefreshToken, token)
             })
             .transpose()?;
+        // Never written under another sealing than the link has (no downgrade to the key ring).
+        let sealing = if key.is_some() {
+            Sealing::DataKey
+        } else {
+            Sealing::KeyRing
+        };
         let mut tx = self.begin_write().await?;
         let written = sqlx::query(
             "update link set spotify_access_token = $4, spotify_access_expires_at = $5,
@@ -86,7 +93,7 @@ impl Store {
                  token_version = token_version + 1, refresh_lease_owner = null,
                  refresh_lease_until = null, updated_at = $7
              where link_id = $1 and refresh_lease_owner = $2 and token_version = $3
-               and status = 'active'",
+               and status = 'active' and sealed_by = $8",
         )
         .bind(&id)
         .bind(&lease.owner)
@@ -95,6 +102,7 @@ impl Store {
         .bind(tokens.access_expires_at.as_secs())
         .bind(refresh)
         .bind(now.as_secs())
+        .bind(sealing.as_str())
         .execute(&mut *tx)
         .await?
         .rows_affected();

@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use broker::config::Settings;
-use broker::domain::LinkId;
+use broker::crypto::{DataKey, WrapAad};
+use broker::domain::{LinkId, TokenHash, UnixTime};
 use broker::startup::{Application, Migrations};
 use broker::store::Store;
 use reqwest::{Response, StatusCode};
@@ -78,6 +79,27 @@ pub struct TestBroker {
 }
 
 impl TestBroker {
+    /// The link behind a live broker access token, its Spotify tokens opened the way the broker opens
+    /// them: the token's wrap of the link's data key (or the key ring, for a link not moved yet).
+    pub async fn open_link(&self, access_token: &str) -> broker::store::Link {
+        let hash = TokenHash::of(access_token);
+        let record = self
+            .store
+            .find_access_token(&hash, UnixTime::now())
+            .await
+            .expect("reading the access token")
+            .expect("a live access token");
+        let key = record.wrapped_data_key.as_ref().map(|wrapped| {
+            DataKey::unwrap_with(wrapped, access_token, &WrapAad::new(&record.link_id, &hash))
+                .expect("the token's wrap opens")
+        });
+        self.store
+            .link(&record.link_id, key.as_ref())
+            .await
+            .expect("reading the link")
+            .expect("the link exists")
+    }
+
     /// Stops the broker's HTTP server, letting in-flight requests finish, as SIGTERM does.
     pub async fn stop(&self) {
         self.server.stop(true).await;

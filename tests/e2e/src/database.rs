@@ -81,6 +81,52 @@ impl TestDatabase {
         }
     }
 
+    /// A copy of the database as a thief would get it: `pg_dump` restored into a new database, or the
+    /// SQLite file with its WAL, copied while the broker runs.
+    pub async fn backup(&self) -> Self {
+        let copy = Self::create(self.backend).await;
+        match (&self.cleanup, &copy.cleanup) {
+            (Cleanup::Sqlite { dir: from }, Cleanup::Sqlite { dir: to }) => {
+                for file in ["broker.db", "broker.db-wal", "broker.db-shm"] {
+                    if from.join(file).exists() {
+                        std::fs::copy(from.join(file), to.join(file))
+                            .unwrap_or_else(|err| panic!("copying {file}: {err}"));
+                    }
+                }
+            }
+            _ => {
+                let dump = std::process::Command::new("pg_dump")
+                    .args(["--no-owner", "--no-privileges", &self.url])
+                    .output()
+                    .unwrap_or_else(|err| {
+                        panic!("running pg_dump (install postgresql-client): {err}")
+                    });
+                assert!(
+                    dump.status.success(),
+                    "pg_dump failed: {}",
+                    String::from_utf8_lossy(&dump.stderr)
+                );
+                let mut restore = std::process::Command::new("psql")
+                    .args(["-q", "-v", "ON_ERROR_STOP=1", &copy.url])
+                    .stdin(std::process::Stdio::piped())
+                    .stdout(std::process::Stdio::null())
+                    .spawn()
+                    .unwrap_or_else(|err| panic!("running psql: {err}"));
+                if let Some(mut stdin) = restore.stdin.take() {
+                    use std::io::Write;
+                    stdin
+                        .write_all(&dump.stdout)
+                        .expect("feeding the dump to psql");
+                }
+                assert!(
+                    restore.wait().expect("psql ran").success(),
+                    "restoring the dump failed"
+                );
+            }
+        }
+        copy
+    }
+
     /// A plain pool on the database, for reading and tampering with rows directly.
     pub async fn raw_pool(&self) -> AnyPool {
         sqlx::any::install_default_drivers();

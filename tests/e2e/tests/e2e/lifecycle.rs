@@ -47,7 +47,7 @@ async fn restore(broker: &TestBroker, link_id: &str) -> Answer {
 async fn status_of(broker: &TestBroker, link_id: &broker::domain::LinkId) -> LinkStatus {
     broker
         .store
-        .link(link_id)
+        .link(link_id, None)
         .await
         .unwrap()
         .unwrap()
@@ -84,7 +84,7 @@ async fn disabling_the_skill_without_a_token_unlinks_the_bound_user(backend: Bac
     assert!(
         broker
             .store
-            .link(&link_id)
+            .link(&link_id, None)
             .await
             .unwrap()
             .unwrap()
@@ -370,7 +370,7 @@ async fn a_player_command_on_one_replica_drops_player_state_on_another() {
 #[tokio::test]
 async fn graceful_shutdown_waits_for_a_refresh_under_way() {
     let broker = spawn_broker(Backend::Postgres, spawn_sandbox().await, &[]).await;
-    let (pair, link_id) = link(&broker, ALICE).await;
+    let (pair, _) = link(&broker, ALICE).await;
     let client = &broker.sandbox.client;
     client
         .set_refresh_mode(ALICE, RefreshMode::Rotate)
@@ -382,7 +382,7 @@ async fn graceful_shutdown_waits_for_a_refresh_under_way() {
         .execute(&broker.raw_pool().await)
         .await
         .unwrap();
-    let (_, old_refresh) = spotify_tokens(&broker, &link_id).await;
+    let (_, old_refresh) = spotify_tokens(&broker, &pair.access_token).await;
 
     let settings = broker.replica_settings(&[]).unwrap();
     let app = Application::build(settings, Migrations::Skip)
@@ -401,7 +401,7 @@ async fn graceful_shutdown_waits_for_a_refresh_under_way() {
     serving.await.unwrap().unwrap();
     client.set_latency(0).await.unwrap();
 
-    let (_, new_refresh) = spotify_tokens(&broker, &link_id).await;
+    let (_, new_refresh) = spotify_tokens(&broker, &pair.access_token).await;
     assert_ne!(
         new_refresh, old_refresh,
         "the rotated refresh token was stored before the process ended"

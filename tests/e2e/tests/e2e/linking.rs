@@ -57,7 +57,7 @@ async fn link_flow_with_basic_credentials(backend: Backend) {
 
     // The link exists with the Spotify tokens the sandbox issued, and the token works for the skill.
     let link_id = broker.link_id_of(ALICE).await;
-    let link = broker.store.link(&link_id).await.unwrap().unwrap();
+    let link = broker.open_link(&pair.access_token).await;
     assert_eq!(link.summary.display_name.as_deref(), Some("Alice Example"));
     assert!(link.tokens.is_some());
     let status = broker.link_status(&pair.access_token).await;
@@ -207,11 +207,20 @@ async fn relink_keeps_link_id_and_replaces_tokens(backend: Backend) {
     let broker = spawn_broker(backend, spawn_sandbox().await, &[]).await;
     let first = broker.link_user(ALICE).await;
     let link_id = broker.link_id_of(ALICE).await;
-    let before = broker.store.link(&link_id).await.unwrap().unwrap();
+    let before = broker.open_link(&first.access_token).await;
 
     let second = broker.link_user(ALICE).await;
     assert_eq!(broker.link_id_of(ALICE).await, link_id);
-    let after = broker.store.link(&link_id).await.unwrap().unwrap();
+    let after = broker.open_link(&second.access_token).await;
+    // The relink sealed the link under a new key: the earlier grant's tokens are revoked.
+    assert_eq!(
+        broker.link_status(&first.access_token).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        broker.refresh(&first.refresh_token).await.status(),
+        StatusCode::BAD_REQUEST
+    );
     let (old, new) = (before.tokens.unwrap(), after.tokens.unwrap());
     assert_ne!(
         old.refresh_token.expose_secret(),

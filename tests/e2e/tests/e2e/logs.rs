@@ -38,15 +38,7 @@ async fn captured_logs_hold_no_secret(backend: Backend) {
         broker.link_status(&second.access_token).await.status(),
         StatusCode::OK
     );
-    let link_id = broker.link_id_of(ALICE).await;
-    let spotify = broker
-        .store
-        .link(&link_id)
-        .await
-        .unwrap()
-        .unwrap()
-        .tokens
-        .unwrap();
+    let spotify = broker.open_link(&second.access_token).await.tokens.unwrap();
     // Failures log too: a wrong secret, a replayed code, a revocation.
     let wrong = broker
         .http

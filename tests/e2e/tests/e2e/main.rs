@@ -37,12 +37,12 @@ mod refresh;
 #[cfg(test)]
 mod rejections;
 #[cfg(test)]
+mod sealing;
+#[cfg(test)]
 mod service;
 #[cfg(test)]
 mod skill_conversation;
 #[cfg(test)]
 mod skill_safety;
-#[cfg(test)]
-mod storage;
 #[cfg(test)]
 mod store;

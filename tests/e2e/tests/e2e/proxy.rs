@@ -111,8 +111,8 @@ async fn rotated_refresh_token_survives_restart(backend: Backend) {
         .set_refresh_mode(ALICE, RefreshMode::Rotate)
         .await
         .unwrap();
-    let (pair, link_id) = link(&broker, ALICE).await;
-    let (_, first_refresh) = spotify_tokens(&broker, &link_id).await;
+    let (pair, _) = link(&broker, ALICE).await;
+    let (_, first_refresh) = spotify_tokens(&broker, &pair.access_token).await;
 
     // A refresh rotates the refresh token; the broker stores the new one.
     broker
@@ -125,7 +125,7 @@ async fn rotated_refresh_token_survives_restart(backend: Backend) {
         .get("/me/player/devices")
         .await
         .expect_ok(200);
-    let (_, second_refresh) = spotify_tokens(&broker, &link_id).await;
+    let (_, second_refresh) = spotify_tokens(&broker, &pair.access_token).await;
     assert_ne!(first_refresh, second_refresh, "the rotated token is stored");
 
     // Stop the broker; a new one on the same database (nothing in memory) refreshes with the stored token.
@@ -149,7 +149,7 @@ async fn rotated_refresh_token_survives_restart(backend: Backend) {
         .get("/me/player/devices")
         .await
         .expect_ok(200);
-    let (_, third_refresh) = spotify_tokens(&broker, &link_id).await;
+    let (_, third_refresh) = spotify_tokens(&broker, &pair.access_token).await;
     assert_ne!(second_refresh, third_refresh);
     let counters = broker.sandbox.client.counters().await.unwrap();
     assert_eq!(counters.token_calls("refresh_token"), 2, "{counters:?}");
@@ -174,8 +174,8 @@ async fn refresh_outliving_the_callers_deadline_still_stores_the_rotated_token(b
         .set_refresh_mode(ALICE, RefreshMode::Rotate)
         .await
         .unwrap();
-    let (pair, link_id) = link(&broker, ALICE).await;
-    let (_, linked_refresh) = spotify_tokens(&broker, &link_id).await;
+    let (pair, _) = link(&broker, ALICE).await;
+    let (_, linked_refresh) = spotify_tokens(&broker, &pair.access_token).await;
     let skill = Skill::new(&broker, &pair.access_token);
     // The broker sees the access token as expired (nothing of the link is in its memory yet).
     let pool = broker.raw_pool().await;
@@ -192,7 +192,7 @@ async fn refresh_outliving_the_callers_deadline_still_stores_the_rotated_token(b
     tokio::time::sleep(Duration::from_millis(1500)).await;
     client.set_latency(0).await.unwrap();
 
-    let (_, stored_refresh) = spotify_tokens(&broker, &link_id).await;
+    let (_, stored_refresh) = spotify_tokens(&broker, &pair.access_token).await;
     assert_ne!(
         stored_refresh, linked_refresh,
         "the rotated refresh token was stored"
@@ -204,7 +204,7 @@ async fn refresh_outliving_the_callers_deadline_still_stores_the_rotated_token(b
 
 async fn invalid_grant_requires_relink_and_stops_calling_spotify(backend: Backend) {
     let broker = spawn_broker(backend, spawn_sandbox().await, &[]).await;
-    let (pair, link_id) = link(&broker, ALICE).await;
+    let (pair, _) = link(&broker, ALICE).await;
     let skill = Skill::new(&broker, &pair.access_token);
     skill.get("/me").await.expect_ok(200);
     let client = &broker.sandbox.client;
@@ -224,7 +224,7 @@ async fn invalid_grant_requires_relink_and_stops_calling_spotify(backend: Backen
     );
 
     // The link is marked, its row (and tokens) kept.
-    let stored = broker.store.link(&link_id).await.unwrap().unwrap();
+    let stored = broker.open_link(&pair.access_token).await;
     assert_eq!(
         stored.summary.status,
         broker::store::LinkStatus::RelinkRequired

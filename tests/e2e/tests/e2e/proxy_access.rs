@@ -138,7 +138,7 @@ async fn both_credentials_are_checked(backend: Backend) {
 async fn admin_revoke_stops_the_next_request_even_when_cached(backend: Backend) {
     let broker = spawn_broker(backend, spawn_sandbox().await, &[]).await;
     let (pair, link_id) = link(&broker, ALICE).await;
-    let (access, refresh) = spotify_tokens(&broker, &link_id).await;
+    let (access, refresh) = spotify_tokens(&broker, &pair.access_token).await;
     let skill = Skill::new(&broker, &pair.access_token);
     skill.get("/me").await.expect_ok(200);
     assert_eq!(skill.get("/me").await.cache(), "hit");
@@ -188,7 +188,7 @@ async fn admin_revoke_stops_the_next_request_even_when_cached(backend: Backend) 
     let shown = admin(&broker, Method::GET, &path, &broker.admin_token).await;
     shown.expect_ok(200);
     assert_eq!(shown.json()["status"], "revoked");
-    let stored = broker.store.link(&link_id).await.unwrap().unwrap();
+    let stored = broker.store.link(&link_id, None).await.unwrap().unwrap();
     assert!(
         stored.tokens.is_none(),
         "revocation destroys the Spotify tokens"
@@ -211,7 +211,7 @@ async fn user_revoke_leaves_the_link_revoked(backend: Backend) {
 
     let revoked = skill.call(Method::POST, "/v1/link/revoke", &[], None).await;
     assert_eq!(revoked.status, 204, "{}", revoked.body);
-    let stored = broker.store.link(&link_id).await.unwrap().unwrap();
+    let stored = broker.store.link(&link_id, None).await.unwrap().unwrap();
     assert_eq!(stored.summary.status, LinkStatus::Revoked);
     assert!(stored.tokens.is_none());
     skill.get("/me").await.expect_error(401, "relink_required");
@@ -340,7 +340,7 @@ async fn no_spotify_token_in_any_answer_or_log(backend: Backend) {
         .unwrap();
     let (pair, link_id) = link(&broker, ALICE).await;
     let mut secrets = Vec::new();
-    let (access, refresh) = spotify_tokens(&broker, &link_id).await;
+    let (access, refresh) = spotify_tokens(&broker, &pair.access_token).await;
     secrets.extend([access, refresh]);
     let skill = Skill::new(&broker, &pair.access_token);
     skill.remember(format!("{:?}\n{}", pair.headers, pair.body));
@@ -407,7 +407,7 @@ async fn no_spotify_token_in_any_answer_or_log(backend: Backend) {
         .get("/me/player/devices?market=US")
         .await
         .expect_ok(200);
-    let (access, refresh) = spotify_tokens(&broker, &link_id).await;
+    let (access, refresh) = spotify_tokens(&broker, &pair.access_token).await;
     assert!(
         !secrets.contains(&refresh),
         "the refresh rotated the refresh token"

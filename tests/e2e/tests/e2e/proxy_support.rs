@@ -269,13 +269,8 @@ pub async fn link(broker: &TestBroker, user: &str) -> (TokenPair, LinkId) {
 }
 
 /// The Spotify access and refresh tokens the store holds for a link, opened.
-pub async fn spotify_tokens(broker: &TestBroker, link_id: &LinkId) -> (String, String) {
-    let link = broker
-        .store
-        .link(link_id)
-        .await
-        .expect("reading the link")
-        .expect("the link exists");
+pub async fn spotify_tokens(broker: &TestBroker, access_token: &str) -> (String, String) {
+    let link = broker.open_link(access_token).await;
     let tokens = link.tokens.expect("the link holds tokens");
     (
         tokens.access_token.expose_secret().to_owned(),

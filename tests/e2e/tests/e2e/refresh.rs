@@ -191,7 +191,7 @@ async fn operator_revocation_kills_refresh_and_shreds_tokens(backend: Backend) {
         (status, error.as_str()),
         (StatusCode::BAD_REQUEST, "invalid_grant")
     );
-    let link = broker.store.link(&link_id).await.unwrap().unwrap();
+    let link = broker.store.link(&link_id, None).await.unwrap().unwrap();
     assert!(
         link.tokens.is_none(),
         "revocation must destroy the spotify tokens"

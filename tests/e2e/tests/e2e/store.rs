@@ -1,6 +1,6 @@
 //! The store test suite: the `broker::store::Store` API exercised directly, the same on both backends.
 
-use broker::crypto::generate_key;
+use broker::crypto::{DataKey, WrapAad, generate_key};
 use broker::domain::{
     AuthorizationCode, BrokerAccessToken, BrokerRefreshToken, BrowserBinding, ClientId,
     CodeVerifier, GrantId, LinkId, OAuthState, RedirectUri, SpotifyUserId, TokenHash, UnixTime,
@@ -12,6 +12,12 @@ use broker::store::{
 };
 use e2e::{ALEXA_REDIRECT_URI, Backend, TestDatabase, open_store, test_key_ring};
 use secrecy::{ExposeSecret, SecretString};
+
+/// The data key every link of the store suite is sealed under.
+fn test_key() -> &'static DataKey {
+    static KEY: std::sync::OnceLock<DataKey> = std::sync::OnceLock::new();
+    KEY.get_or_init(DataKey::generate)
+}
 
 struct Fixture {
     db: TestDatabase,
@@ -50,6 +56,9 @@ fn code_for(link_id: LinkId, expires_at: UnixTime) -> (AuthorizationCode, NewAut
         redirect_uri: RedirectUri::parse(ALEXA_REDIRECT_URI).unwrap(),
         code_challenge: Some(CodeVerifier::generate().challenge()),
         expires_at,
+        wrapped_data_key: test_key()
+            .wrap_for(code.expose(), &WrapAad::new(&link_id, &code.hash()))
+            .unwrap(),
     };
     (code, record)
 }
@@ -75,6 +84,9 @@ fn fresh_pair() -> (NewTokenPair, Pair) {
         NewTokenPair {
             access_hash: access.hash(),
             refresh_hash: refresh.hash(),
+            // The store suite checks rows, not wraps (the sealing suite does).
+            access_wrap: Vec::new(),
+            refresh_wrap: Vec::new(),
         },
         Pair {
             access: access.expose().to_owned(),
@@ -188,11 +200,11 @@ async fn upsert_creates_then_relink_replaces_tokens_and_keeps_the_id(backend: Ba
     let Fixture { store, db: _db } = fixture(backend).await;
     let now = UnixTime::now();
     let id = store
-        .upsert_link(&new_link("u1", "a1", "r1", now), now)
+        .upsert_link(&new_link("u1", "a1", "r1", now), test_key(), now)
         .await
         .unwrap()
         .0;
-    let first = store.link(&id).await.unwrap().unwrap();
+    let first = store.link(&id, Some(test_key())).await.unwrap().unwrap();
     assert_eq!(first.summary.status, LinkStatus::Active);
     assert_eq!(first.summary.spotify_user_id.as_str(), "u1");
     assert_eq!(
@@ -202,12 +214,12 @@ async fn upsert_creates_then_relink_replaces_tokens_and_keeps_the_id(backend: Ba
 
     let later = now.plus_secs(10);
     let again = store
-        .upsert_link(&new_link("u1", "a2", "r2", later), later)
+        .upsert_link(&new_link("u1", "a2", "r2", later), test_key(), later)
         .await
         .unwrap()
         .0;
     assert_eq!(again, id);
-    let second = store.link(&id).await.unwrap().unwrap();
+    let second = store.link(&id, Some(test_key())).await.unwrap().unwrap();
     let tokens = second.tokens.unwrap();
     assert_eq!(tokens.access_token.expose_secret(), "a2");
     assert_eq!(tokens.refresh_token.expose_secret(), "r2");
@@ -215,7 +227,7 @@ async fn upsert_creates_then_relink_replaces_tokens_and_keeps_the_id(backend: Ba
     assert_eq!(second.summary.authorized_at, later);
 
     let other = store
-        .upsert_link(&new_link("u2", "b1", "s1", now), now)
+        .upsert_link(&new_link("u2", "b1", "s1", now), test_key(), now)
         .await
         .unwrap()
         .0;
@@ -244,7 +256,13 @@ async fn upsert_creates_then_relink_replaces_tokens_and_keeps_the_id(backend: Ba
             .as_deref(),
         Some("u1 display")
     );
-    assert!(store.link(&LinkId::generate()).await.unwrap().is_none());
+    assert!(
+        store
+            .link(&LinkId::generate(), None)
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert!(
         store
             .link_summary(&LinkId::generate())
@@ -258,11 +276,16 @@ async fn relink_after_relink_required_makes_the_link_active(backend: Backend) {
     let Fixture { store, db: _db } = fixture(backend).await;
     let now = UnixTime::now();
     let id = store
-        .upsert_link(&new_link("u1", "a1", "r1", now), now)
+        .upsert_link(&new_link("u1", "a1", "r1", now), test_key(), now)
         .await
         .unwrap()
         .0;
-    let version = store.link(&id).await.unwrap().unwrap().token_version;
+    let version = store
+        .link(&id, Some(test_key()))
+        .await
+        .unwrap()
+        .unwrap()
+        .token_version;
     let lease = store
         .try_acquire_refresh_lease(&id, "replica-a", version, 15, now)
         .await
@@ -274,7 +297,7 @@ async fn relink_after_relink_required_makes_the_link_active(backend: Backend) {
             .await
             .unwrap()
     );
-    let marked = store.link(&id).await.unwrap().unwrap();
+    let marked = store.link(&id, Some(test_key())).await.unwrap().unwrap();
     assert_eq!(marked.summary.status, LinkStatus::RelinkRequired);
     assert!(
         marked.tokens.is_some(),
@@ -282,11 +305,17 @@ async fn relink_after_relink_required_makes_the_link_active(backend: Backend) {
     );
 
     store
-        .upsert_link(&new_link("u1", "a2", "r2", now), now)
+        .upsert_link(&new_link("u1", "a2", "r2", now), test_key(), now)
         .await
         .unwrap();
     assert_eq!(
-        store.link(&id).await.unwrap().unwrap().summary.status,
+        store
+            .link(&id, Some(test_key()))
+            .await
+            .unwrap()
+            .unwrap()
+            .summary
+            .status,
         LinkStatus::Active
     );
 }
@@ -295,11 +324,16 @@ async fn refresh_lease_is_exclusive_and_guards_writes(backend: Backend) {
     let Fixture { store, db: _db } = fixture(backend).await;
     let now = UnixTime::now();
     let id = store
-        .upsert_link(&new_link("u1", "a1", "r1", now), now)
+        .upsert_link(&new_link("u1", "a1", "r1", now), test_key(), now)
         .await
         .unwrap()
         .0;
-    let version = store.link(&id).await.unwrap().unwrap().token_version;
+    let version = store
+        .link(&id, Some(test_key()))
+        .await
+        .unwrap()
+        .unwrap()
+        .token_version;
     let lease = store
         .try_acquire_refresh_lease(&id, "a", version, 15, now)
         .await
@@ -320,11 +354,11 @@ async fn refresh_lease_is_exclusive_and_guards_writes(backend: Backend) {
     };
     assert!(
         store
-            .store_refreshed_tokens(&lease, &refreshed, now)
+            .store_refreshed_tokens(&lease, &refreshed, Some(test_key()), now)
             .await
             .unwrap()
     );
-    let link = store.link(&id).await.unwrap().unwrap();
+    let link = store.link(&id, Some(test_key())).await.unwrap().unwrap();
     let tokens = link.tokens.unwrap();
     assert_eq!(tokens.access_token.expose_secret(), "a2");
     assert_eq!(
@@ -336,7 +370,7 @@ async fn refresh_lease_is_exclusive_and_guards_writes(backend: Backend) {
     // The same lease cannot write twice (the version moved on).
     assert!(
         !store
-            .store_refreshed_tokens(&lease, &refreshed, now)
+            .store_refreshed_tokens(&lease, &refreshed, Some(test_key()), now)
             .await
             .unwrap()
     );
@@ -358,20 +392,31 @@ async fn refresh_lease_is_exclusive_and_guards_writes(backend: Backend) {
     };
     assert!(
         !store
-            .store_refreshed_tokens(&stale, &rotated, now)
+            .store_refreshed_tokens(&stale, &rotated, Some(test_key()), now)
             .await
             .unwrap()
     );
     assert!(
         store
-            .store_refreshed_tokens(&takeover, &rotated, now)
+            .store_refreshed_tokens(&takeover, &rotated, Some(test_key()), now)
             .await
             .unwrap()
     );
-    let tokens = store.link(&id).await.unwrap().unwrap().tokens.unwrap();
+    let tokens = store
+        .link(&id, Some(test_key()))
+        .await
+        .unwrap()
+        .unwrap()
+        .tokens
+        .unwrap();
     assert_eq!(tokens.refresh_token.expose_secret(), "r3");
     // Releasing a lease frees it without writing.
-    let version = store.link(&id).await.unwrap().unwrap().token_version;
+    let version = store
+        .link(&id, Some(test_key()))
+        .await
+        .unwrap()
+        .unwrap()
+        .token_version;
     let lease = store
         .try_acquire_refresh_lease(&id, "e", version, 15, now)
         .await
@@ -454,7 +499,7 @@ async fn codes_are_single_use_and_replay_revokes_the_grant(backend: Backend) {
     let Fixture { store, db: _db } = fixture(backend).await;
     let now = UnixTime::now();
     let id = store
-        .upsert_link(&new_link("u1", "a1", "r1", now), now)
+        .upsert_link(&new_link("u1", "a1", "r1", now), test_key(), now)
         .await
         .unwrap()
         .0;
@@ -517,7 +562,7 @@ async fn a_replay_between_redeem_and_issue_leaves_nothing_live(backend: Backend)
     let Fixture { store, db } = fixture(backend).await;
     let now = UnixTime::now();
     let id = store
-        .upsert_link(&new_link("u1", "a1", "r1", now), now)
+        .upsert_link(&new_link("u1", "a1", "r1", now), test_key(), now)
         .await
         .unwrap()
         .0;
@@ -559,7 +604,7 @@ async fn tokens_rotate_with_a_grace_period_and_expire(backend: Backend) {
     let Fixture { store, db: _db } = fixture(backend).await;
     let now = UnixTime::now();
     let id = store
-        .upsert_link(&new_link("u1", "a1", "r1", now), now)
+        .upsert_link(&new_link("u1", "a1", "r1", now), test_key(), now)
         .await
         .unwrap()
         .0;
@@ -576,13 +621,12 @@ async fn tokens_rotate_with_a_grace_period_and_expire(backend: Backend) {
         record.expires_at, None,
         "a current refresh token does not expire"
     );
-    assert_eq!(
-        store
-            .find_access_token(&TokenHash::of(&first.access), now)
-            .await
-            .unwrap(),
-        Some((id, now.plus_secs(3600)))
-    );
+    let found = store
+        .find_access_token(&TokenHash::of(&first.access), now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((found.link_id, found.expires_at), (id, now.plus_secs(3600)));
     // Access tokens expire.
     assert!(
         store
@@ -715,7 +759,7 @@ async fn revoke_link_shreds_tokens_and_records_an_audit_event(backend: Backend) 
     let Fixture { store, db } = fixture(backend).await;
     let now = UnixTime::now();
     let id = store
-        .upsert_link(&new_link("u1", "a1", "r1", now), now)
+        .upsert_link(&new_link("u1", "a1", "r1", now), test_key(), now)
         .await
         .unwrap()
         .0;
@@ -729,7 +773,7 @@ async fn revoke_link_shreds_tokens_and_records_an_audit_event(backend: Backend) 
         store.revoke_link(&id, Actor::Admin, now).await.unwrap(),
         Revocation::Revoked
     );
-    let link = store.link(&id).await.unwrap().unwrap();
+    let link = store.link(&id, Some(test_key())).await.unwrap().unwrap();
     assert_eq!(link.summary.status, LinkStatus::Revoked);
     assert!(link.tokens.is_none(), "the spotify tokens are destroyed");
     assert_pairs(&store, &[], &[&pair], now).await;
@@ -802,12 +846,12 @@ async fn revoke_link_shreds_tokens_and_records_an_audit_event(backend: Backend) 
     assert_eq!(store.rewrap_tokens().await.unwrap(), 0);
     // A relink of the same account brings the link back with new tokens.
     let again = store
-        .upsert_link(&new_link("u1", "a9", "r9", now), now)
+        .upsert_link(&new_link("u1", "a9", "r9", now), test_key(), now)
         .await
         .unwrap()
         .0;
     assert_eq!(again, id);
-    let link = store.link(&id).await.unwrap().unwrap();
+    let link = store.link(&id, Some(test_key())).await.unwrap().unwrap();
     assert_eq!(link.summary.status, LinkStatus::Active);
     assert_eq!(link.tokens.unwrap().refresh_token.expose_secret(), "r9");
 }
@@ -818,7 +862,11 @@ async fn concurrent_revokes_and_refreshes_leave_nothing_live(backend: Backend) {
     // A few rounds, one link each: a wrong lock order deadlocks only in some interleavings.
     for round in 0..4 {
         let id = store
-            .upsert_link(&new_link(&format!("u{round}"), "a1", "r1", now), now)
+            .upsert_link(
+                &new_link(&format!("u{round}"), "a1", "r1", now),
+                test_key(),
+                now,
+            )
             .await
             .unwrap()
             .0;
@@ -877,7 +925,13 @@ async fn concurrent_revokes_and_refreshes_leave_nothing_live(backend: Backend) {
             joined.unwrap();
         }
         assert_eq!(
-            store.link(&id).await.unwrap().unwrap().summary.status,
+            store
+                .link(&id, Some(test_key()))
+                .await
+                .unwrap()
+                .unwrap()
+                .summary
+                .status,
             LinkStatus::Revoked
         );
         assert_eq!(
@@ -892,7 +946,7 @@ async fn purge_removes_only_what_expired(backend: Backend) {
     let Fixture { store, db: _db } = fixture(backend).await;
     let now = UnixTime::now();
     let id = store
-        .upsert_link(&new_link("u1", "a1", "r1", now), now)
+        .upsert_link(&new_link("u1", "a1", "r1", now), test_key(), now)
         .await
         .unwrap()
         .0;
@@ -1004,14 +1058,14 @@ async fn change_feed_lists_every_change_in_order(backend: Backend) {
     let now = UnixTime::now();
     let start = store.latest_change_id().await.unwrap();
     let a = store
-        .upsert_link(&new_link("u1", "a1", "r1", now), now)
+        .upsert_link(&new_link("u1", "a1", "r1", now), test_key(), now)
         .await
         .unwrap()
         .0;
     // A writer whose clock runs far behind still shows up after the earlier change.
     let behind = now.plus_secs(-3600);
     let b = store
-        .upsert_link(&new_link("u2", "a2", "r2", behind), behind)
+        .upsert_link(&new_link("u2", "a2", "r2", behind), test_key(), behind)
         .await
         .unwrap()
         .0;
@@ -1051,7 +1105,7 @@ async fn committed_changes_are_announced_on_postgres(backend: Backend) {
     };
     let now = UnixTime::now();
     let id = store
-        .upsert_link(&new_link("u1", "a1", "r1", now), now)
+        .upsert_link(&new_link("u1", "a1", "r1", now), test_key(), now)
         .await
         .unwrap()
         .0;
@@ -1073,7 +1127,7 @@ async fn restore_brings_back_only_a_marked_link_with_its_tokens(backend: Backend
     let Fixture { store, db: _db } = fixture(backend).await;
     let now = UnixTime::now();
     let id = store
-        .upsert_link(&new_link("u1", "a1", "r1", now), now)
+        .upsert_link(&new_link("u1", "a1", "r1", now), test_key(), now)
         .await
         .unwrap()
         .0;
@@ -1082,7 +1136,12 @@ async fn restore_brings_back_only_a_marked_link_with_its_tokens(backend: Backend
         Restoration::NotRestorable,
         "an active link has nothing to restore"
     );
-    let version = store.link(&id).await.unwrap().unwrap().token_version;
+    let version = store
+        .link(&id, Some(test_key()))
+        .await
+        .unwrap()
+        .unwrap()
+        .token_version;
     let lease = store
         .try_acquire_refresh_lease(&id, "replica-a", version, 15, now)
         .await
@@ -1098,7 +1157,7 @@ async fn restore_brings_back_only_a_marked_link_with_its_tokens(backend: Backend
         store.restore_link(&id, Actor::Admin, now).await.unwrap(),
         Restoration::Restored
     );
-    let link = store.link(&id).await.unwrap().unwrap();
+    let link = store.link(&id, Some(test_key())).await.unwrap().unwrap();
     assert_eq!(link.summary.status, LinkStatus::Active);
     assert_eq!(link.tokens.unwrap().refresh_token.expose_secret(), "r1");
     store.revoke_link(&id, Actor::Admin, now).await.unwrap();
@@ -1120,7 +1179,7 @@ async fn alexa_users_are_bound_to_their_link_until_it_is_revoked(backend: Backen
     let Fixture { store, db: _db } = fixture(backend).await;
     let now = UnixTime::now();
     let id = store
-        .upsert_link(&new_link("u1", "a1", "r1", now), now)
+        .upsert_link(&new_link("u1", "a1", "r1", now), test_key(), now)
         .await
         .unwrap()
         .0;
@@ -1154,7 +1213,7 @@ async fn unreadable_rows_are_errors_not_panics(backend: Backend) {
     let Fixture { store, db } = fixture(backend).await;
     let now = UnixTime::now();
     let id = store
-        .upsert_link(&new_link("u1", "a1", "r1", now), now)
+        .upsert_link(&new_link("u1", "a1", "r1", now), test_key(), now)
         .await
         .unwrap()
         .0;
@@ -1171,8 +1230,7 @@ async fn unreadable_rows_are_errors_not_panics(backend: Backend) {
             .execute(&pool)
             .await
             .unwrap();
-        assert!(store.link(&id).await.is_err());
-        assert!(store.rewrap_tokens().await.is_err());
+        assert!(store.link(&id, Some(test_key())).await.is_err());
     }
     sqlx::query("update link set status = 'weird' where link_id = $1")
         .bind(id.to_string())
