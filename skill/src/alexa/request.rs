@@ -435,7 +435,8 @@ mod tests {
 
     #[test]
     fn the_account_linked_event_carries_the_new_token() {
-        let Request::SkillAccountLinked(event) = example("event-account-linked.json").request else {
+        let Request::SkillAccountLinked(event) = example("event-account-linked.json").request
+        else {
             panic!("not account linked")
         };
         assert_eq!(

@@ -3,12 +3,12 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use reqwest::Method;
-use reqwest::header::{AUTHORIZATION, HeaderValue, RETRY_AFTER};
 use broker_proto::{
     ALEXA_USER_ID_HEADER, CACHE_HEADER, DEADLINE_HEADER, LinkStatusBody, SERVICE_TOKEN_HEADER,
 };
+use chrono::{DateTime, Utc};
+use reqwest::Method;
+use reqwest::header::{AUTHORIZATION, HeaderValue, RETRY_AFTER};
 use url::Url;
 
 use super::error::BrokerError;
@@ -36,7 +36,10 @@ pub struct LinkInfo {
 impl LinkInfo {
     /// Whether the user must link again before Spotify works.
     pub fn needs_relink(&self) -> bool {
-        matches!(self.status, LinkStatus::RelinkRequired | LinkStatus::Revoked)
+        matches!(
+            self.status,
+            LinkStatus::RelinkRequired | LinkStatus::Revoked
+        )
     }
 
     fn from_body(body: LinkStatusBody) -> Result<Self, String> {

@@ -117,7 +117,8 @@ mod tests {
     #[test]
     fn every_normalized_code_has_its_variant() {
         for code in ErrorCode::ALL {
-            let error = BrokerError::from_response(code.http_status(), &body(code.as_str(), None), None);
+            let error =
+                BrokerError::from_response(code.http_status(), &body(code.as_str(), None), None);
             assert!(!matches!(error, BrokerError::Unexpected { .. }), "{code}");
         }
         assert!(matches!(

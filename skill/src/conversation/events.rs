@@ -64,7 +64,10 @@ impl Conversation {
             self.memory.forget(user).await;
         }
         let Some(token) = &caller.token else {
-            tracing::warn!(user_id = user, "account linked without a token in the event");
+            tracing::warn!(
+                user_id = user,
+                "account linked without a token in the event"
+            );
             return Reply::Answer(Answer::acknowledge());
         };
         match self

@@ -73,7 +73,11 @@ impl Conversation {
         if intent == Intent::WhichAccount {
             return self.which_account(caller, token, deadline).await;
         }
-        let spotify = Spotify::new(&self.broker, ForUser::new(token, caller.user.as_ref()), deadline);
+        let spotify = Spotify::new(
+            &self.broker,
+            ForUser::new(token, caller.user.as_ref()),
+            deadline,
+        );
         let action = async {
             match intent {
                 Intent::WhatsPlaying => what_is_playing(spotify.now_playing().await?),
@@ -112,7 +116,14 @@ impl Conversation {
                 return Some(info);
             }
             let budget = deadline.remaining().min(LINK_LOOKUP_BUDGET);
-            match self.broker.link(ForUser::new(token, caller.user.as_ref()), Deadline::after(budget)).await {
+            match self
+                .broker
+                .link(
+                    ForUser::new(token, caller.user.as_ref()),
+                    Deadline::after(budget),
+                )
+                .await
+            {
                 Ok(info) => {
                     self.memory.remember(user, info.clone()).await;
                     Some(info)

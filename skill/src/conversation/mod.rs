@@ -47,10 +47,9 @@ impl Caller {
     fn from_envelope(envelope: &RequestEnvelope) -> Self {
         let user = envelope.user();
         let event_token = match &envelope.request {
-            Request::SkillAccountLinked(event) => event
-                .body
-                .as_ref()
-                .and_then(|b| b.access_token.as_deref()),
+            Request::SkillAccountLinked(event) => {
+                event.body.as_ref().and_then(|b| b.access_token.as_deref())
+            }
             _ => None,
         };
         Self {
