@@ -102,6 +102,59 @@ async fn whats_playing_names_track_and_artists_escaped() {
 }
 
 #[tokio::test]
+async fn characters_illegal_in_xml_from_spotify_never_reach_ssml() {
+    let (broker, skill) = setup().await;
+    broker.set(
+        "GET",
+        "/me/player/currently-playing",
+        Canned::Json(
+            200,
+            json!({
+                "is_playing": true,
+                "item": {"type": "track", "name": "Odd\u{FFFE}Song\u{FFFF}", "artists": [{"name": "A\u{FDD0}B"}]}
+            }),
+        ),
+    );
+    let answer = ask(&skill, "WhatsPlayingIntent", &[]).await;
+    assert_eq!(ssml(&answer), "<speak>This is OddSong by AB.</speak>");
+    assert_eq!(answer["response"]["card"]["content"], "OddSong by AB");
+
+    // A lone surrogate escaped in Spotify's JSON: no panic, no surrogate in the speech, an answer.
+    broker.set(
+        "GET",
+        "/me/player/currently-playing",
+        Canned::Raw(
+            200,
+            r#"{"is_playing": true, "item": {"type": "track", "name": "Bad\uD800Name", "artists": []}}"#,
+        ),
+    );
+    let answer = ask(&skill, "WhatsPlayingIntent", &[]).await;
+    let speech = ssml(&answer);
+    assert!(
+        speech.starts_with("<speak>") && !speech.contains("Bad"),
+        "{speech}"
+    );
+}
+
+#[tokio::test]
+async fn a_lone_surrogate_in_an_alexa_request_is_refused_not_spoken() {
+    let broker = FakeBroker::spawn().await;
+    let skill = TestSkill::spawn(&broker.url, SERVICE_TOKEN).await.unwrap();
+    let request = skill
+        .request()
+        .linked(USER_TOKEN)
+        .intent("PlayPlaylistIntent", &[("playlist", "PLACEHOLDER")]);
+    let body = serde_json::to_string(&request)
+        .unwrap()
+        .replace("PLACEHOLDER", "\\uD800x")
+        .into_bytes();
+    let headers = skill.alexa.sign(&body).unwrap();
+    let (status, json) = skill.send_raw(body, &headers.pairs()).await.unwrap();
+    assert_eq!(status, 400, "{json}");
+    assert_eq!(json["error"]["code"], "malformed_request");
+}
+
+#[tokio::test]
 async fn whats_playing_for_podcasts_and_silence() {
     let (broker, skill) = setup().await;
     broker.set(

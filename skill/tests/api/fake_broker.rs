@@ -33,6 +33,8 @@ pub enum Canned {
     Json(u16, Value),
     NoContent,
     Error(ErrorCode, Option<u64>),
+    /// A JSON body sent byte for byte (for bodies a `Value` cannot hold, such as lone surrogates).
+    Raw(u16, &'static str),
 }
 
 #[derive(Debug, Default)]
@@ -67,6 +69,12 @@ fn render(canned: &Canned) -> HttpResponse {
             .insert_header((CACHE_HEADER, "miss"))
             .finish(),
         Canned::Error(code, retry) => error(*code, *retry),
+        Canned::Raw(status, body) => {
+            HttpResponse::build(actix_web::http::StatusCode::from_u16(*status).unwrap())
+                .insert_header((CACHE_HEADER, "miss"))
+                .content_type("application/json")
+                .body(*body)
+        }
     }
 }
 
