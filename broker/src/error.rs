@@ -3,7 +3,7 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{HttpResponse, ResponseError};
-use serde::Serialize;
+use broker_proto::{ErrorBody, ErrorCode};
 
 use crate::store::StoreError;
 
@@ -34,12 +34,12 @@ pub enum ApiError {
     /// 400 `bad_request`.
     #[error("bad request: {0}")]
     BadRequest(String),
-    /// 409 `conflict`: an admin action that does not fit the link's state.
-    #[error("{0}")]
-    Conflict(&'static str),
     /// 429 `rate_limited`, with the seconds to wait.
     #[error("rate limited for {retry_after_s} s")]
     RateLimited { retry_after_s: u64 },
+    /// 409 `conflict`: the action does not fit the link's state.
+    #[error("conflict: {0}")]
+    Conflict(String),
     /// 503 `upstream_unavailable`: Spotify failed and no usable cached answer exists.
     #[error("spotify unavailable")]
     UpstreamUnavailable,
@@ -60,33 +60,22 @@ impl From<StoreError> for ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    error: Inner<'a>,
-}
-
-#[derive(Serialize)]
-struct Inner<'a> {
-    code: &'static str,
-    message: &'a str,
-    retry_after_s: Option<u64>,
-}
-
 impl ApiError {
-    pub fn code(&self) -> &'static str {
+    /// The normalized code this failure travels as; its HTTP status comes with it.
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Self::RelinkRequired(_) => "relink_required",
-            Self::ServiceUnauthorized => "service_unauthorized",
-            Self::Forbidden => "forbidden",
-            Self::AppNotPermitted => "app_not_permitted",
-            Self::PremiumRequired => "premium_required",
-            Self::NoActiveDevice => "no_active_device",
-            Self::NotFound => "not_found",
-            Self::BadRequest(_) => "bad_request",
-            Self::Conflict(_) => "conflict",
-            Self::RateLimited { .. } => "rate_limited",
-            Self::UpstreamUnavailable => "upstream_unavailable",
-            Self::Unavailable(_) | Self::Unexpected(_) => "unavailable",
+            Self::RelinkRequired(_) => ErrorCode::RelinkRequired,
+            Self::ServiceUnauthorized => ErrorCode::ServiceUnauthorized,
+            Self::Forbidden => ErrorCode::Forbidden,
+            Self::AppNotPermitted => ErrorCode::AppNotPermitted,
+            Self::PremiumRequired => ErrorCode::PremiumRequired,
+            Self::NoActiveDevice => ErrorCode::NoActiveDevice,
+            Self::NotFound => ErrorCode::NotFound,
+            Self::BadRequest(_) => ErrorCode::BadRequest,
+            Self::RateLimited { .. } => ErrorCode::RateLimited,
+            Self::Conflict(_) => ErrorCode::Conflict,
+            Self::UpstreamUnavailable => ErrorCode::UpstreamUnavailable,
+            Self::Unavailable(_) | Self::Unexpected(_) => ErrorCode::Unavailable,
         }
     }
 
@@ -111,7 +100,7 @@ impl ApiError {
             Self::NoActiveDevice => Self::NoActiveDevice,
             Self::NotFound => Self::NotFound,
             Self::BadRequest(why) => Self::BadRequest(why.clone()),
-            Self::Conflict(why) => Self::Conflict(why),
+            Self::Conflict(why) => Self::Conflict(why.clone()),
             Self::RateLimited { retry_after_s } => Self::RateLimited {
                 retry_after_s: *retry_after_s,
             },
@@ -125,7 +114,7 @@ impl ApiError {
     fn message(&self) -> String {
         match self {
             Self::RelinkRequired(_) => "the spotify account must be linked again".to_owned(),
-            Self::BadRequest(why) => why.clone(),
+            Self::BadRequest(why) | Self::Conflict(why) => why.clone(),
             Self::Unavailable(_) | Self::Unexpected(_) => {
                 "the broker cannot complete the request right now".to_owned()
             }
@@ -136,19 +125,7 @@ impl ApiError {
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        match self {
-            Self::RelinkRequired(_) | Self::ServiceUnauthorized => StatusCode::UNAUTHORIZED,
-            Self::Forbidden | Self::AppNotPermitted | Self::PremiumRequired => {
-                StatusCode::FORBIDDEN
-            }
-            Self::NoActiveDevice | Self::NotFound => StatusCode::NOT_FOUND,
-            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::Conflict(_) => StatusCode::CONFLICT,
-            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::UpstreamUnavailable | Self::Unavailable(_) | Self::Unexpected(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
-        }
+        StatusCode::from_u16(self.code().http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
     fn error_response(&self) -> HttpResponse {
@@ -165,12 +142,43 @@ impl ResponseError for ApiError {
             response.insert_header((header::RETRY_AFTER, seconds.to_string()));
         }
         let message = self.message();
-        response.json(Body {
-            error: Inner {
-                code: self.code(),
-                message: &message,
-                retry_after_s,
-            },
-        })
+        response.json(ErrorBody::new(self.code(), message, retry_after_s))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::body::MessageBody;
+
+    use super::*;
+
+    #[test]
+    fn every_variant_renders_its_code_and_status_through_the_wire_contract() {
+        let cases = [
+            ApiError::RelinkRequired("x"),
+            ApiError::ServiceUnauthorized,
+            ApiError::Forbidden,
+            ApiError::AppNotPermitted,
+            ApiError::PremiumRequired,
+            ApiError::NoActiveDevice,
+            ApiError::NotFound,
+            ApiError::BadRequest("bad".into()),
+            ApiError::RateLimited { retry_after_s: 7 },
+            ApiError::Conflict("link revoked".into()),
+            ApiError::UpstreamUnavailable,
+            ApiError::Unexpected(anyhow::anyhow!("boom")),
+        ];
+        for error in cases {
+            let response = error.error_response();
+            assert_eq!(response.status().as_u16(), error.code().http_status());
+            let bytes = response.into_body().try_into_bytes().unwrap();
+            let body: ErrorBody = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(body.error.code, error.code(), "{error}");
+        }
+        assert_eq!(ApiError::Conflict("x".into()).status_code(), 409);
+        assert_eq!(
+            ApiError::Unexpected(anyhow::anyhow!("boom")).status_code(),
+            503
+        );
     }
 }

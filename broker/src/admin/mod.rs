@@ -88,7 +88,7 @@ async fn restore(
     match state.lifecycle.restore(&link_id, Actor::Admin).await? {
         Restoration::Restored => Ok(HttpResponse::NoContent().finish()),
         Restoration::NotRestorable => Err(ApiError::Conflict(
-            "only a link marked relink_required whose tokens are kept can be restored",
+            "only a link marked relink_required whose tokens are kept can be restored".to_owned(),
         )),
         Restoration::NotFound => Err(ApiError::NotFound),
     }

@@ -2,10 +2,10 @@
 //! disabled the skill).
 
 use actix_web::{HttpRequest, HttpResponse};
-use serde::Serialize;
+use broker_proto::{LinkState, LinkStatusBody};
 
 use crate::credentials;
-use crate::domain::{BrokerAccessToken, LinkId};
+use crate::domain::BrokerAccessToken;
 use crate::error::ApiError;
 use crate::state::SharedState;
 use crate::store::LinkStatus;
@@ -13,13 +13,12 @@ use crate::store::LinkStatus;
 /// Spotify refresh tokens stop working six months after consent, whatever refreshing happens.
 const SPOTIFY_GRANT_LIFETIME_S: i64 = 183 * 24 * 3600;
 
-#[derive(Serialize)]
-struct LinkStatusBody {
-    link_id: LinkId,
-    status: LinkStatus,
-    display_name: Option<String>,
-    authorized_at: String,
-    relink_due_at: String,
+fn wire_state(status: LinkStatus) -> LinkState {
+    match status {
+        LinkStatus::Active => LinkState::Active,
+        LinkStatus::RelinkRequired => LinkState::RelinkRequired,
+        LinkStatus::Revoked => LinkState::Revoked,
+    }
 }
 
 pub async fn status(request: HttpRequest, state: SharedState) -> Result<HttpResponse, ApiError> {
@@ -37,8 +36,8 @@ pub async fn status(request: HttpRequest, state: SharedState) -> Result<HttpResp
     Ok(HttpResponse::Ok()
         .insert_header(("cache-control", "no-store"))
         .json(LinkStatusBody {
-            link_id: summary.link_id,
-            status: summary.status,
+            link_id: summary.link_id.to_string(),
+            status: wire_state(summary.status),
             display_name: summary.display_name.clone(),
             authorized_at: summary.authorized_at.to_rfc3339(),
             relink_due_at: summary

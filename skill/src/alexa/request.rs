@@ -338,9 +338,32 @@ pub struct SkillEvent {
     /// Common fields.
     #[serde(flatten)]
     pub common: RequestCommon,
-    /// When the event happened.
+    /// When the event happened; not every event carries it, and its form is not relied on.
     #[serde(default)]
-    pub event_creation_time: Option<DateTime<Utc>>,
+    pub event_creation_time: Option<serde_json::Value>,
+    /// The event's own fields (`SkillAccountLinked` carries the new `accessToken` here).
+    #[serde(default)]
+    pub body: Option<SkillEventBody>,
+}
+
+/// `request.body` of a skill event.
+#[derive(Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SkillEventBody {
+    /// The token account linking just issued (`SkillAccountLinked`).
+    #[serde(default)]
+    pub access_token: Option<String>,
+}
+
+impl std::fmt::Debug for SkillEventBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SkillEventBody")
+            .field(
+                "access_token",
+                &self.access_token.as_ref().map(|_| "[redacted]"),
+            )
+            .finish()
+    }
 }
 
 #[cfg(test)]
@@ -382,6 +405,44 @@ mod tests {
             example("event-account-linked.json").request,
             Request::SkillAccountLinked(_)
         ));
+    }
+
+    #[test]
+    fn skill_events_need_no_event_creation_time() {
+        for kind in [
+            "AlexaSkillEvent.SkillDisabled",
+            "AlexaSkillEvent.SkillAccountLinked",
+            "AlexaSkillEvent.SkillEnabled",
+        ] {
+            let body = serde_json::json!({
+                "version": "1.0",
+                "context": {"System": {"application": {"applicationId": "a"}, "user": {"userId": "u"}}},
+                "request": {"type": kind, "requestId": "r", "timestamp": "2026-11-24T07:00:00Z"}
+            });
+            let envelope: RequestEnvelope = serde_json::from_value(body)
+                .unwrap_or_else(|e| panic!("{kind} without eventCreationTime: {e}"));
+            assert!(!matches!(envelope.request, Request::Other), "{kind}");
+        }
+        // Nor is its form relied on (epoch milliseconds in some older events).
+        let odd = serde_json::json!({
+            "context": {"System": {"application": {"applicationId": "a"}, "user": {"userId": "u"}}},
+            "request": {"type": "AlexaSkillEvent.SkillDisabled", "requestId": "r",
+                        "timestamp": 1790000000000u64, "eventCreationTime": 1790000000000u64}
+        });
+        let envelope: RequestEnvelope = serde_json::from_value(odd).unwrap();
+        assert!(matches!(envelope.request, Request::SkillDisabled(_)));
+    }
+
+    #[test]
+    fn the_account_linked_event_carries_the_new_token() {
+        let Request::SkillAccountLinked(event) = example("event-account-linked.json").request
+        else {
+            panic!("not account linked")
+        };
+        assert_eq!(
+            event.body.and_then(|b| b.access_token).as_deref(),
+            Some("bat_EXAMPLE")
+        );
     }
 
     #[test]

@@ -19,6 +19,7 @@ const CARD_TITLE_LIMIT: Limit = Limit {
     max_chars: 200,
     max_json_bytes: 400,
 };
+/// The content's own limit; title and content together stay within [`MAX_SPEECH_CHARS`] too.
 const CARD_CONTENT_LIMIT: Limit = Limit {
     max_chars: MAX_SPEECH_CHARS,
     max_json_bytes: 9_000,
@@ -230,10 +231,19 @@ impl Answer {
                     ssml: ssml::to_ssml(&s, SPEECH_LIMIT),
                 }),
                 card: self.card.map(|card| match card {
-                    CardRequest::Simple { title, content } => Card::Simple {
-                        title: ssml::to_plain(&title, CARD_TITLE_LIMIT),
-                        content: ssml::to_plain(&content, CARD_CONTENT_LIMIT),
-                    },
+                    CardRequest::Simple { title, content } => {
+                        let title = ssml::to_plain(&title, CARD_TITLE_LIMIT);
+                        let content_limit = Limit {
+                            max_chars: CARD_CONTENT_LIMIT
+                                .max_chars
+                                .min(MAX_SPEECH_CHARS.saturating_sub(title.chars().count())),
+                            ..CARD_CONTENT_LIMIT
+                        };
+                        Card::Simple {
+                            content: ssml::to_plain(&content, content_limit),
+                            title,
+                        }
+                    }
                     CardRequest::LinkAccount => Card::LinkAccount,
                 }),
                 reprompt: self.reprompt.map(|r| Reprompt {
@@ -312,6 +322,31 @@ mod tests {
     }
 
     #[test]
+    fn a_cards_title_and_content_share_the_8000_characters() {
+        let envelope = Answer::tell("Here.")
+            .with_card("t".repeat(150), "c".repeat(7_990))
+            .render();
+        let Some(Card::Simple { title, content }) = &envelope.response.card else {
+            panic!("no card")
+        };
+        assert_eq!(title.chars().count(), 150);
+        assert_eq!(
+            title.chars().count() + content.chars().count(),
+            MAX_SPEECH_CHARS
+        );
+        assert!(content.ends_with('…'));
+        // A short card is untouched.
+        let small = Answer::tell("Here.").with_card("Title", "Body").render();
+        assert_eq!(
+            small.response.card,
+            Some(Card::Simple {
+                title: "Title".into(),
+                content: "Body".into()
+            })
+        );
+    }
+
+    #[test]
     fn huge_answers_stay_within_every_limit() {
         for unit in ["&", "🎵", "\"", "a", "\\"] {
             let huge = unit.repeat(50_000);
@@ -324,10 +359,13 @@ mod tests {
                 panic!("no speech")
             };
             assert!(ssml.chars().count() <= MAX_SPEECH_CHARS);
-            let Some(Card::Simple { content, .. }) = &envelope.response.card else {
+            let Some(Card::Simple { title, content }) = &envelope.response.card else {
                 panic!("no card")
             };
-            assert!(content.chars().count() <= MAX_SPEECH_CHARS);
+            assert!(
+                title.chars().count() + content.chars().count() <= MAX_SPEECH_CHARS,
+                "{unit}: title and content together over the limit"
+            );
         }
     }
 }

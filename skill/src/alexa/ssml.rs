@@ -14,7 +14,8 @@ pub struct Limit {
 
 const ELLIPSIS: char = '…';
 
-/// Escapes text for use inside SSML, dropping control characters.
+/// Escapes text for use inside SSML: control characters become spaces, characters XML 1.0 forbids or
+/// discourages (non-characters such as U+FFFE and U+FFFF) are dropped.
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in sanitized(text) {
@@ -23,8 +24,19 @@ pub fn escape(text: &str) -> String {
     out
 }
 
+/// Whether `c` is a Unicode non-character (U+FDD0..U+FDEF, and the last two code points of every
+/// plane, U+FFFE and U+FFFF among them): illegal or discouraged in XML, never meant for text.
+fn is_noncharacter(c: char) -> bool {
+    let code = c as u32;
+    (0xFDD0..=0xFDEF).contains(&code) || (code & 0xFFFE) == 0xFFFE
+}
+
+/// The characters of `text` that may reach SSML or a card. Rust strings hold no surrogates; a lone
+/// surrogate escaped in JSON (`"\uD800"`) is refused by the JSON parser before text gets here.
 fn sanitized(text: &str) -> impl Iterator<Item = char> + '_ {
-    text.chars().map(|c| if c.is_control() { ' ' } else { c })
+    text.chars()
+        .filter(|c| !is_noncharacter(*c))
+        .map(|c| if c.is_control() { ' ' } else { c })
 }
 
 fn push_escaped(out: &mut String, c: char) {
@@ -164,6 +176,43 @@ mod tests {
     #[test]
     fn control_characters_are_dropped() {
         assert_eq!(escape("a\u{0}b\nc"), "a b c");
+    }
+
+    #[test]
+    fn characters_illegal_in_xml_never_reach_ssml() {
+        let text = "a\u{FFFE}b\u{FFFF}c\u{FDD0}d\u{1FFFF}e\u{10FFFE}f\u{B}g\u{7F}h";
+        assert_eq!(escape(text), "abcdef g h");
+        assert_eq!(to_ssml(text, BIG), "<speak>abcdef g h</speak>");
+        assert_eq!(to_plain(text, BIG), "abcdef g h");
+        // Legal neighbours stay: the last character of the BMP before U+FFFE, astral letters.
+        assert_eq!(
+            escape("\u{FFFD}\u{1F3B5}\u{E000}"),
+            "\u{FFFD}\u{1F3B5}\u{E000}"
+        );
+        let everything: String = (0u32..=0x11_0000).filter_map(char::from_u32).collect();
+        let ssml = to_ssml(
+            &everything,
+            Limit {
+                max_chars: usize::MAX,
+                max_json_bytes: usize::MAX,
+            },
+        );
+        assert!(ssml.chars().all(|c| {
+            let code = c as u32;
+            matches!(code, 0x20..=0xD7FF | 0xE000..=0xFFFD | 0x1_0000..=0x10_FFFF)
+                && !is_noncharacter(c)
+        }));
+        assert_well_formed_ssml(&ssml);
+    }
+
+    #[test]
+    fn lone_surrogates_in_json_are_refused_before_they_can_reach_ssml() {
+        for raw in [r#""\uD800""#, r#""a\uDC00b""#, r#""\uD800\u0041""#] {
+            // Refused or replaced, never a panic and never a surrogate in a `String`.
+            if let Ok(text) = serde_json::from_str::<String>(raw) {
+                assert_well_formed_ssml(&to_ssml(&text, BIG));
+            }
+        }
     }
 
     #[test]

@@ -1,53 +1,81 @@
-//! The typed HTTP client for the broker: every call carries the user's token, the service token and the deadline.
+//! The typed HTTP client for the broker: every call carries the service token, Alexa's user id, the
+//! user's token (when there is one) and the deadline.
 
 use std::time::Duration;
 
+use broker_proto::{
+    ALEXA_USER_ID_HEADER, CACHE_HEADER, DEADLINE_HEADER, LinkStatusBody, SERVICE_TOKEN_HEADER,
+};
 use chrono::{DateTime, Utc};
 use reqwest::Method;
 use reqwest::header::{AUTHORIZATION, HeaderValue, RETRY_AFTER};
-use serde::Deserialize;
 use url::Url;
 
 use super::error::BrokerError;
 use crate::deadline::Deadline;
-use crate::identifiers::{AlexaAccessToken, ServiceToken};
+use crate::identifiers::{AlexaAccessToken, ServiceToken, UserId};
 
-/// The header carrying the remaining time budget in milliseconds.
-pub const DEADLINE_HEADER: &str = "X-Request-Deadline-Ms";
-/// The header carrying the skill's own credential.
-pub const SERVICE_TOKEN_HEADER: &str = "X-Service-Token";
-/// The header saying where a proxied answer came from.
-pub const CACHE_HEADER: &str = "X-Broker-Cache";
+/// Whether the link works (the broker's `status` in `GET /v1/link`).
+pub use broker_proto::LinkState as LinkStatus;
 
-/// Whether the link works.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LinkStatus {
-    /// The link works.
-    Active,
-    /// The user must link again.
-    RelinkRequired,
-    /// A status this skill does not know yet.
-    #[serde(other)]
-    Unknown,
-}
-
-/// `GET /v1/link`.
-#[derive(Debug, Clone, Deserialize)]
+/// `GET /v1/link`, with its times read.
+#[derive(Debug, Clone)]
 pub struct LinkInfo {
     /// The broker's id for the link.
     pub link_id: String,
     /// Whether it works.
     pub status: LinkStatus,
     /// The Spotify account's display name.
-    #[serde(default)]
     pub display_name: Option<String>,
     /// When the user consented.
-    #[serde(default)]
     pub authorized_at: Option<DateTime<Utc>>,
     /// When the user must relink at the latest (Spotify refresh tokens die six months after consent).
-    #[serde(default)]
     pub relink_due_at: Option<DateTime<Utc>>,
+}
+
+impl LinkInfo {
+    /// Whether the user must link again before Spotify works.
+    pub fn needs_relink(&self) -> bool {
+        matches!(
+            self.status,
+            LinkStatus::RelinkRequired | LinkStatus::Revoked
+        )
+    }
+
+    fn from_body(body: LinkStatusBody) -> Result<Self, String> {
+        let time = |what: &str, text: &str| {
+            DateTime::parse_from_rfc3339(text)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|e| format!("{what}: {e}"))
+        };
+        Ok(Self {
+            authorized_at: Some(time("authorized_at", &body.authorized_at)?),
+            relink_due_at: Some(time("relink_due_at", &body.relink_due_at)?),
+            link_id: body.link_id,
+            status: body.status,
+            display_name: body.display_name,
+        })
+    }
+}
+
+/// Who a broker call is for: Alexa's user id (sent on every call, so the broker can bind it to the
+/// link) and the user's linked token (absent only when a disabled skill's event carries none).
+#[derive(Debug, Clone, Copy)]
+pub struct ForUser<'a> {
+    /// `Authorization: Bearer`, when there is a token.
+    pub token: Option<&'a AlexaAccessToken>,
+    /// `X-Alexa-User-Id`, when Alexa named the user.
+    pub user: Option<&'a UserId>,
+}
+
+impl<'a> ForUser<'a> {
+    /// The user holding `token`, named `user` by Alexa.
+    pub fn new(token: &'a AlexaAccessToken, user: Option<&'a UserId>) -> Self {
+        Self {
+            token: Some(token),
+            user,
+        }
+    }
 }
 
 /// `X-Broker-Cache`.
@@ -116,15 +144,26 @@ impl BrokerClient {
         method: Method,
         url: Url,
         json_body: Option<&serde_json::Value>,
-        token: &AlexaAccessToken,
+        who: ForUser<'_>,
         deadline: Deadline,
     ) -> Result<(u16, Vec<u8>, Option<CacheStatus>), BrokerError> {
         let remaining = deadline.remaining();
         if remaining < Duration::from_millis(20) {
             return Err(BrokerError::DeadlineExceeded);
         }
-        let bearer = HeaderValue::from_str(&format!("Bearer {}", token.expose()))
+        let bearer = who
+            .token
+            .map(|token| HeaderValue::from_str(&format!("Bearer {}", token.expose())))
+            .transpose()
             .map_err(|_| BrokerError::RelinkRequired)?;
+        let user = who
+            .user
+            .map(|user| HeaderValue::from_str(user.as_str()))
+            .transpose()
+            .map_err(|_| BrokerError::Unexpected {
+                status: 0,
+                detail: "alexa user id is not a valid header value".into(),
+            })?;
         let service = HeaderValue::from_str(self.service_token.expose()).map_err(|_| {
             BrokerError::Unexpected {
                 status: 0,
@@ -135,9 +174,14 @@ impl BrokerClient {
             .http
             .request(method.clone(), url)
             .timeout(remaining)
-            .header(AUTHORIZATION, bearer)
             .header(SERVICE_TOKEN_HEADER, service)
             .header(DEADLINE_HEADER, remaining.as_millis().to_string());
+        if let Some(bearer) = bearer {
+            request = request.header(AUTHORIZATION, bearer);
+        }
+        if let Some(user) = user {
+            request = request.header(ALEXA_USER_ID_HEADER, user);
+        }
         request = match json_body {
             Some(body) => request.json(body),
             // Spotify wants a length on bodiless PUT/POST.
@@ -191,49 +235,49 @@ impl BrokerClient {
         Ok((status, body, cache))
     }
 
-    /// `GET /v1/link`: the user's link status.
+    /// `GET /v1/link`: the user's link status (also binds the user id to the link at the broker).
     #[tracing::instrument(skip_all)]
     pub async fn link(
         &self,
-        token: &AlexaAccessToken,
+        who: ForUser<'_>,
         deadline: Deadline,
     ) -> Result<LinkInfo, BrokerError> {
         let url = self.url("v1/link")?;
-        let (status, body, _) = self.send(Method::GET, url, None, token, deadline).await?;
-        serde_json::from_slice(&body).map_err(|e| BrokerError::Unexpected {
-            status,
-            detail: format!("link body: {e}"),
-        })
+        let (status, body, _) = self.send(Method::GET, url, None, who, deadline).await?;
+        serde_json::from_slice::<LinkStatusBody>(&body)
+            .map_err(|e| e.to_string())
+            .and_then(LinkInfo::from_body)
+            .map_err(|e| BrokerError::Unexpected {
+                status,
+                detail: format!("link body: {e}"),
+            })
     }
 
-    /// `POST /v1/link/revoke`: unlinks the user (the skill was disabled).
+    /// `POST /v1/link/revoke`: unlinks the user (the skill was disabled), found by the token when
+    /// there is one, else by the user id.
     #[tracing::instrument(skip_all)]
-    pub async fn revoke(
-        &self,
-        token: &AlexaAccessToken,
-        deadline: Deadline,
-    ) -> Result<(), BrokerError> {
+    pub async fn revoke(&self, who: ForUser<'_>, deadline: Deadline) -> Result<(), BrokerError> {
         let url = self.url("v1/link/revoke")?;
-        self.send(Method::POST, url, None, token, deadline).await?;
+        self.send(Method::POST, url, None, who, deadline).await?;
         Ok(())
     }
 
     /// `/v1/spotify/{path}` with `query`: Spotify's answer passed through.
-    #[tracing::instrument(skip(self, query, body, token, deadline), fields(method = %method))]
+    #[tracing::instrument(skip(self, query, body, who, deadline), fields(method = %method))]
     pub async fn spotify(
         &self,
         method: Method,
         path: &str,
         query: &[(&str, &str)],
         body: Option<&serde_json::Value>,
-        token: &AlexaAccessToken,
+        who: ForUser<'_>,
         deadline: Deadline,
     ) -> Result<SpotifyReply, BrokerError> {
         let mut url = self.url(&format!("v1/spotify/{}", path.trim_start_matches('/')))?;
         if !query.is_empty() {
             url.query_pairs_mut().extend_pairs(query);
         }
-        let (status, raw, cache) = self.send(method, url, body, token, deadline).await?;
+        let (status, raw, cache) = self.send(method, url, body, who, deadline).await?;
         tracing::debug!(status, ?cache, "spotify via broker");
         let body = if status == 204 || raw.iter().all(u8::is_ascii_whitespace) {
             None

@@ -1,6 +1,6 @@
 //! The broker's normalized errors, as the skill sees them.
 
-use serde::Deserialize;
+use broker_proto::{ErrorBody, ErrorCode};
 
 /// Why a broker call did not give an answer; one variant per normalized code, plus the skill's own failures.
 #[derive(Debug, thiserror::Error)]
@@ -29,12 +29,15 @@ pub enum BrokerError {
     /// 400 `bad_request`.
     #[error("bad request")]
     BadRequest,
-    /// 429 `rate_limited`.
+    /// 429 `rate_limited`, or `quota_exceeded` (the app's quota rather than a burst; waited out the same way).
     #[error("rate limited (retry after {retry_after_s:?} s)")]
     RateLimited {
         /// Seconds Spotify asked to wait, when known.
         retry_after_s: Option<u64>,
     },
+    /// 409 `conflict`: the action does not fit the link's state (an admin code; never expected by the skill).
+    #[error("conflict with the link's state")]
+    Conflict,
     /// 503 `upstream_unavailable`: Spotify is failing.
     #[error("spotify unavailable")]
     UpstreamUnavailable,
@@ -57,26 +60,6 @@ pub enum BrokerError {
     },
 }
 
-/// `{"error": {"code", "message", "retry_after_s"}}`.
-#[derive(Debug, Deserialize)]
-pub struct ErrorBody {
-    /// The error.
-    pub error: ErrorDetail,
-}
-
-/// The inner error object.
-#[derive(Debug, Deserialize)]
-pub struct ErrorDetail {
-    /// The normalized code.
-    pub code: String,
-    /// Human text (logged, never spoken).
-    #[serde(default)]
-    pub message: Option<String>,
-    /// Seconds to wait before retrying.
-    #[serde(default)]
-    pub retry_after_s: Option<u64>,
-}
-
 impl BrokerError {
     /// Maps a non-2xx answer to an error; `retry_after_header` is the `Retry-After` header, if any.
     pub fn from_response(status: u16, body: &[u8], retry_after_header: Option<u64>) -> Self {
@@ -87,24 +70,21 @@ impl BrokerError {
                 detail: format!("no normalized error body: {snippet}"),
             };
         };
-        match parsed.error.code.as_str() {
-            "relink_required" => Self::RelinkRequired,
-            "service_unauthorized" => Self::ServiceUnauthorized,
-            "forbidden" => Self::Forbidden,
-            "app_not_permitted" => Self::AppNotPermitted,
-            "premium_required" => Self::PremiumRequired,
-            "no_active_device" => Self::NoActiveDevice,
-            "not_found" => Self::NotFound,
-            "bad_request" => Self::BadRequest,
-            "rate_limited" => Self::RateLimited {
+        match parsed.error.code {
+            ErrorCode::RelinkRequired => Self::RelinkRequired,
+            ErrorCode::ServiceUnauthorized => Self::ServiceUnauthorized,
+            ErrorCode::Forbidden => Self::Forbidden,
+            ErrorCode::AppNotPermitted => Self::AppNotPermitted,
+            ErrorCode::PremiumRequired => Self::PremiumRequired,
+            ErrorCode::NoActiveDevice => Self::NoActiveDevice,
+            ErrorCode::NotFound => Self::NotFound,
+            ErrorCode::BadRequest => Self::BadRequest,
+            ErrorCode::RateLimited | ErrorCode::QuotaExceeded => Self::RateLimited {
                 retry_after_s: parsed.error.retry_after_s.or(retry_after_header),
             },
-            "upstream_unavailable" => Self::UpstreamUnavailable,
-            "unavailable" => Self::Unavailable,
-            other => Self::Unexpected {
-                status,
-                detail: format!("unknown error code {other:?}"),
-            },
+            ErrorCode::Conflict => Self::Conflict,
+            ErrorCode::UpstreamUnavailable => Self::UpstreamUnavailable,
+            ErrorCode::Unavailable => Self::Unavailable,
         }
     }
 
@@ -136,23 +116,17 @@ mod tests {
 
     #[test]
     fn every_normalized_code_has_its_variant() {
-        let cases: [(&str, u16); 11] = [
-            ("relink_required", 401),
-            ("service_unauthorized", 401),
-            ("forbidden", 403),
-            ("app_not_permitted", 403),
-            ("premium_required", 403),
-            ("no_active_device", 404),
-            ("not_found", 404),
-            ("bad_request", 400),
-            ("rate_limited", 429),
-            ("upstream_unavailable", 503),
-            ("unavailable", 503),
-        ];
-        for (code, status) in cases {
-            let error = BrokerError::from_response(status, &body(code, None), None);
+        for code in ErrorCode::ALL {
+            let error =
+                BrokerError::from_response(code.http_status(), &body(code.as_str(), None), None);
             assert!(!matches!(error, BrokerError::Unexpected { .. }), "{code}");
         }
+        assert!(matches!(
+            BrokerError::from_response(429, &body("quota_exceeded", Some(60)), None),
+            BrokerError::RateLimited {
+                retry_after_s: Some(60)
+            }
+        ));
     }
 
     #[test]

@@ -4,5 +4,5 @@ pub mod client;
 pub mod error;
 pub mod spotify;
 
-pub use client::{BrokerClient, CacheStatus, LinkInfo, LinkStatus, SpotifyReply};
+pub use client::{BrokerClient, CacheStatus, ForUser, LinkInfo, LinkStatus, SpotifyReply};
 pub use error::BrokerError;

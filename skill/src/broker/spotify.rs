@@ -3,10 +3,9 @@
 use reqwest::Method;
 use serde::Deserialize;
 
-use super::client::BrokerClient;
+use super::client::{BrokerClient, ForUser};
 use super::error::BrokerError;
 use crate::deadline::Deadline;
-use crate::identifiers::AlexaAccessToken;
 
 /// What the user's player is on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,7 +100,7 @@ pub struct Playlists {
 #[derive(Debug, Clone, Copy)]
 pub struct Spotify<'a> {
     broker: &'a BrokerClient,
-    token: &'a AlexaAccessToken,
+    who: ForUser<'a>,
     deadline: Deadline,
 }
 
@@ -113,11 +112,11 @@ fn unexpected(status: u16, detail: impl Into<String>) -> BrokerError {
 }
 
 impl<'a> Spotify<'a> {
-    /// Calls for the user holding `token`.
-    pub fn new(broker: &'a BrokerClient, token: &'a AlexaAccessToken, deadline: Deadline) -> Self {
+    /// Calls for the user `who`.
+    pub fn new(broker: &'a BrokerClient, who: ForUser<'a>, deadline: Deadline) -> Self {
         Self {
             broker,
-            token,
+            who,
             deadline,
         }
     }
@@ -130,7 +129,7 @@ impl<'a> Spotify<'a> {
         body: Option<&serde_json::Value>,
     ) -> Result<super::SpotifyReply, BrokerError> {
         self.broker
-            .spotify(method, path, query, body, self.token, self.deadline)
+            .spotify(method, path, query, body, self.who, self.deadline)
             .await
     }
 

@@ -9,7 +9,7 @@ use super::{Caller, Conversation, speech};
 use crate::alexa::response::{Answer, Session};
 use crate::alexa::ssml::{short_name, spoken_list};
 use crate::broker::spotify::{NowPlaying, Spotify};
-use crate::broker::{BrokerError, LinkInfo, LinkStatus};
+use crate::broker::{BrokerError, ForUser, LinkInfo};
 use crate::deadline::Deadline;
 use crate::identifiers::AlexaAccessToken;
 
@@ -40,7 +40,7 @@ impl Conversation {
             )
         };
         match self.fresh_link(caller, token, deadline).await {
-            Ok(info) if info.status == LinkStatus::RelinkRequired => speech::relink(),
+            Ok(info) if info.needs_relink() => speech::relink(),
             Ok(info) => self.maybe_remind(caller, Some(info), welcome()).await,
             Err(error) => self.failed(caller, error).await,
         }
@@ -73,7 +73,11 @@ impl Conversation {
         if intent == Intent::WhichAccount {
             return self.which_account(caller, token, deadline).await;
         }
-        let spotify = Spotify::new(&self.broker, token, deadline);
+        let spotify = Spotify::new(
+            &self.broker,
+            ForUser::new(token, caller.user.as_ref()),
+            deadline,
+        );
         let action = async {
             match intent {
                 Intent::WhatsPlaying => what_is_playing(spotify.now_playing().await?),
@@ -112,7 +116,14 @@ impl Conversation {
                 return Some(info);
             }
             let budget = deadline.remaining().min(LINK_LOOKUP_BUDGET);
-            match self.broker.link(token, Deadline::after(budget)).await {
+            match self
+                .broker
+                .link(
+                    ForUser::new(token, caller.user.as_ref()),
+                    Deadline::after(budget),
+                )
+                .await
+            {
                 Ok(info) => {
                     self.memory.remember(user, info.clone()).await;
                     Some(info)
@@ -136,7 +147,10 @@ impl Conversation {
         token: &AlexaAccessToken,
         deadline: Deadline,
     ) -> Result<LinkInfo, BrokerError> {
-        let info = self.broker.link(token, deadline).await?;
+        let info = self
+            .broker
+            .link(ForUser::new(token, caller.user.as_ref()), deadline)
+            .await?;
         if let Some(user) = &caller.user {
             self.memory.remember(user, info.clone()).await;
         }
@@ -178,7 +192,7 @@ impl Conversation {
         deadline: Deadline,
     ) -> Answer {
         match self.fresh_link(caller, token, deadline).await {
-            Ok(info) if info.status == LinkStatus::RelinkRequired => speech::relink(),
+            Ok(info) if info.needs_relink() => speech::relink(),
             Ok(info) => {
                 let answer = match info.display_name.as_deref().map(str::trim) {
                     Some(name) if !name.is_empty() => {

@@ -42,13 +42,20 @@ pub(crate) struct Caller {
 }
 
 impl Caller {
+    /// The user and token of `envelope`; for `SkillAccountLinked`, the new token in the event's body
+    /// comes first.
     fn from_envelope(envelope: &RequestEnvelope) -> Self {
         let user = envelope.user();
+        let event_token = match &envelope.request {
+            Request::SkillAccountLinked(event) => {
+                event.body.as_ref().and_then(|b| b.access_token.as_deref())
+            }
+            _ => None,
+        };
         Self {
             user: UserId::parse(&user.user_id).ok(),
-            token: user
-                .access_token
-                .as_deref()
+            token: event_token
+                .or(user.access_token.as_deref())
                 .and_then(|t| AlexaAccessToken::parse(t).ok()),
         }
     }
@@ -100,7 +107,7 @@ impl Conversation {
                 Reply::Answer(Answer::acknowledge())
             }
             Request::SkillDisabled(_) => self.skill_disabled(&caller, deadline).await,
-            Request::SkillAccountLinked(_) => self.account_linked(&caller).await,
+            Request::SkillAccountLinked(_) => self.account_linked(&caller, deadline).await,
             Request::SkillEnabled(_) | Request::Other => {
                 tracing::info!("acknowledging a request type the skill does not act on");
                 Reply::Answer(Answer::acknowledge())

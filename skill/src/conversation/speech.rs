@@ -66,7 +66,9 @@ pub fn for_error(error: &BrokerError) -> Answer {
         BrokerError::NotFound => {
             Answer::tell("Spotify couldn't find that. It may have been removed.")
         }
-        BrokerError::BadRequest => Answer::tell("Sorry, Spotify couldn't do that."),
+        BrokerError::BadRequest | BrokerError::Conflict => {
+            Answer::tell("Sorry, Spotify couldn't do that.")
+        }
         BrokerError::ServiceUnauthorized => Answer::tell(
             "Sorry, this skill isn't set up correctly right now. Please try again later.",
         ),

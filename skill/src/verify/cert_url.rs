@@ -23,10 +23,13 @@ pub enum CertUrlError {
     /// Credentials in the URL.
     #[error("the URL must not carry credentials")]
     Credentials,
+    /// A query or a fragment (Amazon's URL is a plain path; anything more is not Amazon's file).
+    #[error("the URL must not carry a query or a fragment")]
+    QueryOrFragment,
 }
 
 /// A certificate-chain URL that passed Amazon's rules (https, host `s3.amazonaws.com`, port 443,
-/// path under `/echo.api/` after dot segments are resolved).
+/// path under `/echo.api/` after dot segments are resolved, no query, no fragment).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertChainUrl(Url);
 
@@ -50,6 +53,10 @@ impl CertChainUrl {
         }
         if !url.username().is_empty() || url.password().is_some() {
             return Err(CertUrlError::Credentials);
+        }
+        // Even an empty `?` or `#` counts: the parser keeps them as `Some("")`.
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(CertUrlError::QueryOrFragment);
         }
         // `Url` has already resolved `.` and `..` segments (also percent-encoded ones).
         if !url.path().starts_with("/echo.api/") {
@@ -132,6 +139,22 @@ mod tests {
                 CertUrlError::Credentials,
             ),
             ("not a url", CertUrlError::Unparseable),
+            (
+                "https://s3.amazonaws.com/echo.api/echo-api-cert.pem?x=1",
+                CertUrlError::QueryOrFragment,
+            ),
+            (
+                "https://s3.amazonaws.com/echo.api/echo-api-cert.pem?",
+                CertUrlError::QueryOrFragment,
+            ),
+            (
+                "https://s3.amazonaws.com/echo.api/echo-api-cert.pem#frag",
+                CertUrlError::QueryOrFragment,
+            ),
+            (
+                "https://s3.amazonaws.com/echo.api/echo-api-cert.pem#",
+                CertUrlError::QueryOrFragment,
+            ),
         ];
         for (raw, expected) in cases {
             assert_eq!(CertChainUrl::parse(raw), Err(expected), "{raw}");

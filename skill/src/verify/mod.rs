@@ -190,14 +190,17 @@ impl RequestVerifier {
         self.parts.clock.clone()
     }
 
-    /// Verifies `body` (the exact bytes received) and its headers. With signature checks disabled
-    /// (local development) only the application id is checked.
+    /// Verifies `body` (the exact bytes received) and its headers. Everything that needs no download
+    /// (the URL's form, the headers, the application id, the timestamp) is checked before the
+    /// certificate chain is fetched, so a request that fails them costs no download. With signature
+    /// checks disabled (local development) only the application id is checked.
     pub async fn verify(
         &self,
         headers: SignatureHeaders<'_>,
         body: &[u8],
     ) -> Result<(), VerifyError> {
-        if self.checks == SignatureChecks::Enforced {
+        let enforced = self.checks == SignatureChecks::Enforced;
+        let signed = if enforced {
             let url = headers.cert_chain_url.ok_or(VerifyError::MissingCertUrl)?;
             let url = CertChainUrl::parse(url)?;
             let signature = headers
@@ -207,31 +210,13 @@ impl RequestVerifier {
             let signature = base64::engine::general_purpose::STANDARD
                 .decode(signature.trim())
                 .map_err(|_| VerifyError::MalformedSignature)?;
-            let chain = self.parts.fetcher.fetch(&url).await?;
-            certificate::verify_signed_body(
-                &chain,
-                &self.parts.trust_store,
-                self.parts.clock.now(),
-                body,
-                &signature,
-            )?;
-        }
+            Some((url, signature))
+        } else {
+            None
+        };
 
         let head: Head = serde_json::from_slice(body)
             .map_err(|e| VerifyError::MalformedRequest(e.to_string()))?;
-
-        if self.checks == SignatureChecks::Enforced {
-            let now = self.parts.clock.now();
-            let age = now - head.request.timestamp;
-            let max_age = if head.request.kind.starts_with("AlexaSkillEvent.") {
-                SKILL_EVENT_MAX_AGE
-            } else {
-                TIMESTAMP_TOLERANCE
-            };
-            if age > max_age || -age > TIMESTAMP_TOLERANCE {
-                return Err(VerifyError::StaleTimestamp);
-            }
-        }
 
         let ours = |app: &HeadApplication| app.application_id == self.skill_id.as_str();
         let session_ok = head
@@ -242,6 +227,23 @@ impl RequestVerifier {
         if !ours(&head.context.system.application) || !session_ok {
             return Err(VerifyError::WrongApplication);
         }
+
+        let Some((url, signature)) = signed else {
+            return Ok(());
+        };
+        let now = self.parts.clock.now();
+        let age = now - head.request.timestamp;
+        let max_age = if head.request.kind.starts_with("AlexaSkillEvent.") {
+            SKILL_EVENT_MAX_AGE
+        } else {
+            TIMESTAMP_TOLERANCE
+        };
+        if age > max_age || -age > TIMESTAMP_TOLERANCE {
+            return Err(VerifyError::StaleTimestamp);
+        }
+
+        let chain = self.parts.fetcher.fetch(&url).await?;
+        certificate::verify_signed_body(&chain, &self.parts.trust_store, now, body, &signature)?;
         Ok(())
     }
 }

@@ -7,6 +7,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use super::*;
 use crate::test_support::{AlexaRequest, SignedHeaders, TestAlexa, TestAlexaOptions};
 use crate::verify::clock::FixedClock;
+use crate::verify::fetcher::StaticCertFetcher;
 
 const SKILL: &str = "amzn1.ask.skill.test-skill";
 
@@ -90,6 +91,8 @@ async fn every_bad_certificate_url_form_is_refused() {
         "https://s3.amazonaws.com/other/echo-api-cert-test.pem",
         "https://s3.amazonaws.com/EcHo.aPi/echo-api-cert-test.pem",
         "https://s3.amazonaws.com/echo.api/../x",
+        "https://s3.amazonaws.com/echo.api/echo-api-cert-test.pem?v=2",
+        "https://s3.amazonaws.com/echo.api/echo-api-cert-test.pem#x",
     ] {
         let headers = SignedHeaders {
             cert_chain_url: url.into(),
@@ -380,4 +383,66 @@ async fn development_mode_skips_signatures_but_not_the_application_id() {
         code(verifier.verify(SignatureHeaders::default(), &other).await),
         "wrong_application"
     );
+}
+
+/// A verifier whose certificate fetches are counted.
+fn counting_fixture() -> (Fixture, Arc<StaticCertFetcher>) {
+    let alexa = TestAlexa::with_options(TestAlexaOptions::valid_at(now())).unwrap();
+    let fetcher = Arc::new(alexa.fetcher().unwrap());
+    let verifier = RequestVerifier::new(
+        SignatureChecks::Enforced,
+        SkillId::parse(SKILL).unwrap(),
+        VerifierParts {
+            trust_store: alexa.trust_store().unwrap(),
+            fetcher: fetcher.clone(),
+            clock: Arc::new(FixedClock::new(now())),
+        },
+    );
+    (Fixture { alexa, verifier }, fetcher)
+}
+
+#[tokio::test]
+async fn nothing_is_downloaded_for_a_bad_url_a_wrong_application_or_a_stale_timestamp() {
+    let (f, fetcher) = counting_fixture();
+    let body = launch_at(now());
+    let good = f.alexa.sign(&body).unwrap();
+    for url in [
+        "https://s3.amazonaws.com/echo.api/echo-api-cert-test.pem?",
+        "https://s3.amazonaws.com/echo.api/echo-api-cert-test.pem?a=b",
+        "https://s3.amazonaws.com/echo.api/echo-api-cert-test.pem#",
+    ] {
+        let headers = SignedHeaders {
+            cert_chain_url: url.into(),
+            ..good.clone()
+        };
+        assert_eq!(
+            code(check(&f.verifier, &headers, &body).await),
+            "invalid_cert_url",
+            "{url}"
+        );
+    }
+    assert_eq!(fetcher.fetches(), 0, "a refused URL was downloaded");
+
+    let other_skill = serde_json::to_vec(
+        &AlexaRequest::new("amzn1.ask.skill.someone-else")
+            .at(now())
+            .launch(),
+    )
+    .unwrap();
+    assert_eq!(code(signed(&f, &other_skill).await), "wrong_application");
+    assert_eq!(
+        fetcher.fetches(),
+        0,
+        "downloaded for another skill's request"
+    );
+
+    let stale = launch_at(now() - Duration::seconds(600));
+    assert_eq!(code(signed(&f, &stale).await), "stale_timestamp");
+    let stale_event = event_at("AlexaSkillEvent.SkillDisabled", now() - Duration::hours(2));
+    assert_eq!(code(signed(&f, &stale_event).await), "stale_timestamp");
+    assert_eq!(fetcher.fetches(), 0, "downloaded for a stale request");
+
+    // The same verifier downloads for a request that passes those checks.
+    assert_eq!(code(signed(&f, &body).await), "ok");
+    assert_eq!(fetcher.fetches(), 1);
 }

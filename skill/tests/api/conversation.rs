@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use broker_proto::ErrorCode;
 use serde_json::{Value, json};
 use skill::test_support::{TestSkill, TestSkillOptions};
 
@@ -98,6 +99,59 @@ async fn whats_playing_names_track_and_artists_escaped() {
         "{}",
         call.query
     );
+}
+
+#[tokio::test]
+async fn characters_illegal_in_xml_from_spotify_never_reach_ssml() {
+    let (broker, skill) = setup().await;
+    broker.set(
+        "GET",
+        "/me/player/currently-playing",
+        Canned::Json(
+            200,
+            json!({
+                "is_playing": true,
+                "item": {"type": "track", "name": "Odd\u{FFFE}Song\u{FFFF}", "artists": [{"name": "A\u{FDD0}B"}]}
+            }),
+        ),
+    );
+    let answer = ask(&skill, "WhatsPlayingIntent", &[]).await;
+    assert_eq!(ssml(&answer), "<speak>This is OddSong by AB.</speak>");
+    assert_eq!(answer["response"]["card"]["content"], "OddSong by AB");
+
+    // A lone surrogate escaped in Spotify's JSON: no panic, no surrogate in the speech, an answer.
+    broker.set(
+        "GET",
+        "/me/player/currently-playing",
+        Canned::Raw(
+            200,
+            r#"{"is_playing": true, "item": {"type": "track", "name": "Bad\uD800Name", "artists": []}}"#,
+        ),
+    );
+    let answer = ask(&skill, "WhatsPlayingIntent", &[]).await;
+    let speech = ssml(&answer);
+    assert!(
+        speech.starts_with("<speak>") && !speech.contains("Bad"),
+        "{speech}"
+    );
+}
+
+#[tokio::test]
+async fn a_lone_surrogate_in_an_alexa_request_is_refused_not_spoken() {
+    let broker = FakeBroker::spawn().await;
+    let skill = TestSkill::spawn(&broker.url, SERVICE_TOKEN).await.unwrap();
+    let request = skill
+        .request()
+        .linked(USER_TOKEN)
+        .intent("PlayPlaylistIntent", &[("playlist", "PLACEHOLDER")]);
+    let body = serde_json::to_string(&request)
+        .unwrap()
+        .replace("PLACEHOLDER", "\\uD800x")
+        .into_bytes();
+    let headers = skill.alexa.sign(&body).unwrap();
+    let (status, json) = skill.send_raw(body, &headers.pairs()).await.unwrap();
+    assert_eq!(status, 400, "{json}");
+    assert_eq!(json["error"]["code"], "malformed_request");
 }
 
 #[tokio::test]
@@ -280,30 +334,33 @@ async fn each_broker_error_gets_its_own_answer() {
     let (broker, skill) = setup().await;
     let cases = [
         (
-            Canned::Error("no_active_device", 404, None),
+            Canned::Error(ErrorCode::NoActiveDevice, None),
             "Open Spotify on your phone",
         ),
         (
-            Canned::Error("premium_required", 403, None),
+            Canned::Error(ErrorCode::PremiumRequired, None),
             "Spotify Premium",
         ),
         (
-            Canned::Error("rate_limited", 429, Some(30)),
+            Canned::Error(ErrorCode::RateLimited, Some(30)),
             "try again in 30 seconds",
         ),
         (
-            Canned::Error("upstream_unavailable", 503, None),
+            Canned::Error(ErrorCode::UpstreamUnavailable, None),
             "Spotify isn&apos;t responding",
         ),
         (
-            Canned::Error("unavailable", 503, None),
+            Canned::Error(ErrorCode::Unavailable, None),
             "trouble reaching your linked account",
         ),
         (
-            Canned::Error("app_not_permitted", 403, None),
+            Canned::Error(ErrorCode::AppNotPermitted, None),
             "skill&apos;s owner",
         ),
-        (Canned::Error("forbidden", 403, None), "didn&apos;t allow"),
+        (
+            Canned::Error(ErrorCode::Forbidden, None),
+            "didn&apos;t allow",
+        ),
     ];
     for (canned, expected) in cases {
         broker.set("PUT", "/me/player/pause", canned.clone());
@@ -323,13 +380,13 @@ async fn relink_required_always_sends_the_link_account_card() {
     broker.set(
         "GET",
         "/me/player/currently-playing",
-        Canned::Error("relink_required", 401, None),
+        Canned::Error(ErrorCode::RelinkRequired, None),
     );
     let answer = ask(&skill, "WhatsPlayingIntent", &[]).await;
     assert!(has_link_card(&answer), "{answer}");
     assert!(ssml(&answer).contains("linked again"));
 
-    broker.with_state(|s| s.link_error = Some(Canned::Error("relink_required", 401, None)));
+    broker.with_state(|s| s.link_error = Some(Canned::Error(ErrorCode::RelinkRequired, None)));
     let (_, answer) = skill
         .send(&skill.request().linked(USER_TOKEN).launch())
         .await
@@ -379,6 +436,8 @@ async fn no_reminder_when_relink_is_far_off() {
     assert_eq!(ssml(&answer), "<speak>Paused.</speak>");
 }
 
+const TEST_USER_ID: &str = "amzn1.ask.account.TESTUSER";
+
 #[tokio::test]
 async fn skill_disabled_revokes_the_link() {
     let (broker, skill) = setup().await;
@@ -389,44 +448,143 @@ async fn skill_disabled_revokes_the_link() {
     let (status, answer) = skill.send(&event).await.unwrap();
     assert_eq!(status, 200);
     assert_eq!(answer, json!({"version": "1.0", "response": {}}));
-    assert_eq!(broker.calls_to("POST", "/v1/link/revoke").len(), 1);
+    let revokes = broker.calls_to("POST", "/v1/link/revoke");
+    assert_eq!(revokes.len(), 1);
+    assert_eq!(revokes[0].user_id.as_deref(), Some(TEST_USER_ID));
+    assert_eq!(
+        revokes[0].authorization.as_deref(),
+        Some(format!("Bearer {USER_TOKEN}").as_str())
+    );
 
     // Already revoked: still acknowledged.
-    broker.with_state(|s| s.revoke = Some(Canned::Error("relink_required", 401, None)));
+    broker.with_state(|s| s.revoke = Some(Canned::Error(ErrorCode::RelinkRequired, None)));
     let (status, _) = skill.send(&event).await.unwrap();
     assert_eq!(status, 200);
 
     // Broker down: 503 so Alexa redelivers.
-    broker.with_state(|s| s.revoke = Some(Canned::Error("unavailable", 503, None)));
+    broker.with_state(|s| s.revoke = Some(Canned::Error(ErrorCode::Unavailable, None)));
     let (status, _) = skill.send(&event).await.unwrap();
     assert_eq!(status, 503);
 }
 
 #[tokio::test]
-async fn skill_disabled_without_a_token_and_account_linked_are_acknowledged() {
+async fn skill_disabled_without_a_token_still_revokes_by_user_id() {
     let (broker, skill) = setup().await;
-    let (status, _) = skill
-        .send(&skill.request().event("AlexaSkillEvent.SkillDisabled"))
-        .await
-        .unwrap();
-    assert_eq!(status, 200);
-    let (status, answer) = skill
-        .send(
-            &skill
-                .request()
-                .linked(USER_TOKEN)
-                .event("AlexaSkillEvent.SkillAccountLinked"),
-        )
-        .await
-        .unwrap();
-    assert_eq!(status, 200);
+    // Alexa sends no token once the user's token has expired; nor, here, an eventCreationTime.
+    let mut event = skill.request().event("AlexaSkillEvent.SkillDisabled");
+    event["request"]
+        .as_object_mut()
+        .unwrap()
+        .remove("eventCreationTime");
+    let (status, answer) = skill.send(&event).await.unwrap();
+    assert_eq!(status, 200, "{answer}");
+    let revokes = broker.calls_to("POST", "/v1/link/revoke");
+    assert_eq!(revokes.len(), 1, "{:?}", broker.calls());
+    assert_eq!(revokes[0].user_id.as_deref(), Some(TEST_USER_ID));
+    assert_eq!(revokes[0].authorization, None);
+
+    // The broker's store is down: Alexa must redeliver.
+    broker.with_state(|s| s.revoke = Some(Canned::Error(ErrorCode::Unavailable, None)));
+    let (status, _) = skill.send(&event).await.unwrap();
+    assert_eq!(status, 503);
+    assert_eq!(broker.calls_to("POST", "/v1/link/revoke").len(), 2);
+}
+
+#[tokio::test]
+async fn skill_disabled_with_the_broker_unreachable_asks_for_redelivery() {
+    // A port nothing listens on: the broker cannot be reached at all.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let skill = TestSkill::spawn(&url, SERVICE_TOKEN).await.unwrap();
+    for request in [skill.request(), skill.request().linked(USER_TOKEN)] {
+        let (status, _) = skill
+            .send(&request.event("AlexaSkillEvent.SkillDisabled"))
+            .await
+            .unwrap();
+        assert!((500..600).contains(&status), "{status}");
+    }
+}
+
+#[tokio::test]
+async fn account_linked_binds_the_user_with_the_new_token() {
+    let (broker, skill) = setup().await;
+    // The new token comes in the event's body; the context may not carry it yet.
+    let mut event = skill
+        .request()
+        .linked(USER_TOKEN)
+        .event("AlexaSkillEvent.SkillAccountLinked");
+    event["context"]["System"]["user"]
+        .as_object_mut()
+        .unwrap()
+        .remove("accessToken");
+    event["request"]
+        .as_object_mut()
+        .unwrap()
+        .remove("eventCreationTime");
+    let (status, answer) = skill.send(&event).await.unwrap();
+    assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["response"], json!({}));
+    let lookups = broker.calls_to("GET", "/v1/link");
+    assert_eq!(lookups.len(), 1, "{:?}", broker.calls());
+    assert_eq!(lookups[0].user_id.as_deref(), Some(TEST_USER_ID));
+    assert_eq!(
+        lookups[0].authorization.as_deref(),
+        Some(format!("Bearer {USER_TOKEN}").as_str())
+    );
+
+    // The broker cannot bind now: Alexa must redeliver.
+    broker.with_state(|s| s.link_error = Some(Canned::Error(ErrorCode::Unavailable, None)));
+    let (status, _) = skill.send(&event).await.unwrap();
+    assert_eq!(status, 503);
+}
+
+#[tokio::test]
+async fn skill_enabled_is_acknowledged_without_a_broker_call() {
+    let (broker, skill) = setup().await;
     let (status, _) = skill
         .send(&skill.request().event("AlexaSkillEvent.SkillEnabled"))
         .await
         .unwrap();
     assert_eq!(status, 200);
     assert!(broker.calls().is_empty());
+}
+
+#[tokio::test]
+async fn every_broker_call_names_the_alexa_user() {
+    let (broker, skill) = setup().await;
+    broker.set("PUT", "/me/player/pause", Canned::NoContent);
+    broker.set("GET", "/me/player/currently-playing", Canned::NoContent);
+    broker.set(
+        "GET",
+        "/me/playlists",
+        Canned::Json(200, playlists_json(&["Chill"])),
+    );
+    let (status, _) = skill
+        .send(&skill.request().linked(USER_TOKEN).launch())
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    for intent in [
+        "AMAZON.PauseIntent",
+        "WhatsPlayingIntent",
+        "ListPlaylistsIntent",
+        "WhichAccountIntent",
+    ] {
+        ask(&skill, intent, &[]).await;
+    }
+    let calls = broker.calls();
+    for path in [
+        "/v1/link",
+        "/v1/spotify/me/player/pause",
+        "/v1/spotify/me/player/currently-playing",
+        "/v1/spotify/me/playlists",
+    ] {
+        assert!(calls.iter().any(|c| c.path == path), "no call to {path}");
+    }
+    for call in &calls {
+        assert_eq!(call.user_id.as_deref(), Some(TEST_USER_ID), "{call:?}");
+    }
 }
 
 #[tokio::test]

@@ -6,6 +6,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use broker_proto::{
+    ALEXA_USER_ID_HEADER, CACHE_HEADER, DEADLINE_HEADER, ErrorBody, ErrorCode, LinkState,
+    LinkStatusBody, SERVICE_TOKEN_HEADER,
+};
 use serde_json::{Value, json};
 
 pub const SERVICE_TOKEN: &str = "svc_test_token";
@@ -18,18 +22,24 @@ pub struct Call {
     pub query: String,
     pub deadline_ms: Option<u64>,
     pub body: String,
+    /// `X-Alexa-User-Id`, as received.
+    pub user_id: Option<String>,
+    /// `Authorization`, as received.
+    pub authorization: Option<String>,
 }
 
 #[derive(Debug, Clone)]
 pub enum Canned {
     Json(u16, Value),
     NoContent,
-    Error(&'static str, u16, Option<u64>),
+    Error(ErrorCode, Option<u64>),
+    /// A JSON body sent byte for byte (for bodies a `Value` cannot hold, such as lone surrogates).
+    Raw(u16, &'static str),
 }
 
 #[derive(Debug, Default)]
 pub struct State {
-    pub link: Option<Value>,
+    pub link: Option<LinkStatusBody>,
     pub link_error: Option<Canned>,
     pub revoke: Option<Canned>,
     pub spotify: HashMap<(String, String), Canned>,
@@ -43,22 +53,28 @@ pub struct FakeBroker {
     pub state: Arc<Mutex<State>>,
 }
 
-fn error(code: &str, status: u16, retry: Option<u64>) -> HttpResponse {
-    HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap())
-        .json(json!({"error": {"code": code, "message": code, "retry_after_s": retry}}))
+fn error(code: ErrorCode, retry: Option<u64>) -> HttpResponse {
+    HttpResponse::build(actix_web::http::StatusCode::from_u16(code.http_status()).unwrap())
+        .json(ErrorBody::new(code, code.as_str(), retry))
 }
 
 fn render(canned: &Canned) -> HttpResponse {
     match canned {
         Canned::Json(status, body) => {
             HttpResponse::build(actix_web::http::StatusCode::from_u16(*status).unwrap())
-                .insert_header(("X-Broker-Cache", "miss"))
+                .insert_header((CACHE_HEADER, "miss"))
                 .json(body)
         }
         Canned::NoContent => HttpResponse::NoContent()
-            .insert_header(("X-Broker-Cache", "miss"))
+            .insert_header((CACHE_HEADER, "miss"))
             .finish(),
-        Canned::Error(code, status, retry) => error(code, *status, *retry),
+        Canned::Error(code, retry) => error(*code, *retry),
+        Canned::Raw(status, body) => {
+            HttpResponse::build(actix_web::http::StatusCode::from_u16(*status).unwrap())
+                .insert_header((CACHE_HEADER, "miss"))
+                .content_type("application/json")
+                .body(*body)
+        }
     }
 }
 
@@ -68,14 +84,17 @@ async fn handle(
     state: web::Data<Arc<Mutex<State>>>,
 ) -> HttpResponse {
     let headers = request.headers();
-    let authorized = headers.get("authorization").and_then(|v| v.to_str().ok())
-        == Some(&format!("Bearer {USER_TOKEN}"));
-    let service =
-        headers.get("x-service-token").and_then(|v| v.to_str().ok()) == Some(SERVICE_TOKEN);
-    let deadline_ms = headers
-        .get("x-request-deadline-ms")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok());
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let authorization = text("authorization");
+    let authorized = authorization.as_deref() == Some(&format!("Bearer {USER_TOKEN}"));
+    let service = text(SERVICE_TOKEN_HEADER).as_deref() == Some(SERVICE_TOKEN);
+    let user_id = text(ALEXA_USER_ID_HEADER);
+    let deadline_ms = text(DEADLINE_HEADER).and_then(|v| v.parse().ok());
     let path = request.path().to_owned();
     let method = request.method().to_string();
     let delay = {
@@ -86,6 +105,8 @@ async fn handle(
             query: request.query_string().to_owned(),
             deadline_ms,
             body: String::from_utf8_lossy(&body).into_owned(),
+            user_id: user_id.clone(),
+            authorization: authorization.clone(),
         });
         state.delay
     };
@@ -93,17 +114,22 @@ async fn handle(
         tokio::time::sleep(delay).await;
     }
     if !service {
-        return error("service_unauthorized", 401, None);
-    }
-    if !authorized {
-        return error("relink_required", 401, None);
+        return error(ErrorCode::ServiceUnauthorized, None);
     }
     let state = state.lock().unwrap();
+    // Like the broker, revoke finds the link by the user id when no token comes with it.
+    let revoke_by_user = method == "POST"
+        && path == "/v1/link/revoke"
+        && authorization.is_none()
+        && user_id.is_some();
+    if !authorized && !revoke_by_user {
+        return error(ErrorCode::RelinkRequired, None);
+    }
     match (method.as_str(), path.as_str()) {
         ("GET", "/v1/link") => match (&state.link_error, &state.link) {
             (Some(canned), _) => render(canned),
             (None, Some(link)) => HttpResponse::Ok().json(link),
-            (None, None) => error("relink_required", 401, None),
+            (None, None) => error(ErrorCode::RelinkRequired, None),
         },
         ("POST", "/v1/link/revoke") => render(state.revoke.as_ref().unwrap_or(&Canned::NoContent)),
         (_, spotify) if spotify.starts_with("/v1/spotify/") => {
@@ -113,10 +139,10 @@ async fn handle(
             );
             match state.spotify.get(&key) {
                 Some(canned) => render(canned),
-                None => error("not_found", 404, None),
+                None => error(ErrorCode::NotFound, None),
             }
         }
-        _ => error("not_found", 404, None),
+        _ => error(ErrorCode::NotFound, None),
     }
 }
 
@@ -169,14 +195,17 @@ impl FakeBroker {
     }
 }
 
-pub fn link_json(relink_due_at: chrono::DateTime<chrono::Utc>, name: Option<&str>) -> Value {
-    json!({
-        "link_id": "0b7c6a9e-link",
-        "status": "active",
-        "display_name": name,
-        "authorized_at": (relink_due_at - chrono::Duration::days(183)).to_rfc3339(),
-        "relink_due_at": relink_due_at.to_rfc3339(),
-    })
+pub fn link_json(
+    relink_due_at: chrono::DateTime<chrono::Utc>,
+    name: Option<&str>,
+) -> LinkStatusBody {
+    LinkStatusBody {
+        link_id: "0b7c6a9e-link".into(),
+        status: LinkState::Active,
+        display_name: name.map(str::to_owned),
+        authorized_at: (relink_due_at - chrono::Duration::days(183)).to_rfc3339(),
+        relink_due_at: relink_due_at.to_rfc3339(),
+    }
 }
 
 pub fn playlists_json(names: &[&str]) -> Value {
