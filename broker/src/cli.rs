@@ -1,4 +1,5 @@
-//! The `broker` command line: `serve`, `migrate`, `keys generate|rewrap`, `links list|revoke|restore`.
+//! The `broker` command line: `serve`, `migrate`, `keys generate|rewrap|status`,
+//! `links list|revoke|restore`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,6 +11,7 @@ use secrecy::ExposeSecret;
 use crate::config::{LogFormat, Settings};
 use crate::crypto::generate_key;
 use crate::domain::{KeyId, LinkId};
+use crate::key_commands;
 use crate::lifecycle::Lifecycle;
 use crate::startup::{Application, Migrations, open_store};
 use crate::store::{Actor, Restoration, Revocation};
@@ -50,8 +52,16 @@ pub enum KeysCommand {
         #[arg(long, default_value = "k1")]
         id: String,
     },
-    /// Re-seal every stored token under the active key.
-    Rewrap,
+    /// Re-seal everything the key ring seals under the active key (progress on a terminal).
+    Rewrap {
+        #[arg(long)]
+        json: bool,
+    },
+    /// How many sealed values each key id still holds, and how many links are on their own data key.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -104,14 +114,39 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 .context("applying migrations")?;
             println!("migrations applied");
         }
-        Command::Keys(KeysCommand::Rewrap) => {
+        Command::Keys(KeysCommand::Rewrap { json }) => {
             let settings = load()?;
+            telemetry::init(LogFormat::Pretty, &settings.log.level);
             let store = open_store(&settings)?;
-            let rewrapped = store.rewrap_tokens().await.context("re-sealing tokens")?;
-            println!(
-                "re-sealed {rewrapped} token(s) under key {}",
-                settings.crypto.active_key_id
-            );
+            let active = settings.crypto.active_key_id.as_str();
+            let report = key_commands::rewrap(&store, active)
+                .await
+                .context("re-sealing")?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!("{}", key_commands::describe_rewrap(&report, active));
+            }
+            if !report.failed.is_empty() {
+                anyhow::bail!("{} row(s) did not open", report.failed.len());
+            }
+        }
+        Command::Keys(KeysCommand::Status { json }) => {
+            let settings = load()?;
+            let usage = open_store(&settings)?.key_usage().await?;
+            if json {
+                println!("{}", serde_json::to_string(&usage)?);
+            } else {
+                let configured: Vec<String> = settings.crypto.keys.keys().cloned().collect();
+                println!(
+                    "{}",
+                    key_commands::describe_usage(
+                        &usage,
+                        &settings.crypto.active_key_id,
+                        &configured
+                    )
+                );
+            }
         }
         Command::Keys(KeysCommand::Generate { id }) => {
             // Needs no configuration: it makes the key the configuration will hold.

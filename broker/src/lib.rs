@@ -10,6 +10,7 @@ pub mod credentials;
 pub mod crypto;
 pub mod domain;
 pub mod error;
+pub mod key_commands;
 pub mod lifecycle;
 pub mod linked;
 pub mod oauth;

@@ -23,6 +23,11 @@ impl TokenHash {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// A hash read back from the store (the store only ever writes hashes it computed).
+    pub fn from_stored(hex: &str) -> Self {
+        Self(hex.to_owned())
+    }
 }
 
 impl fmt::Display for TokenHash {

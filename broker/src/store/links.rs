@@ -172,7 +172,7 @@ fn serialize_time<S: serde::Serializer>(v: &UnixTime, s: S) -> Result<S::Ok, S::
 const SUMMARY_COLUMNS: &str =
     "link_id, spotify_user_id, display_name, status, scopes, sealed_by, authorized_at, updated_at";
 
-fn aad(link_id: &LinkId, field: SealedField) -> FieldAad {
+pub(crate) fn aad(link_id: &LinkId, field: SealedField) -> FieldAad {
     field.of_link(link_id)
 }
 
@@ -540,60 +540,6 @@ impl Store {
         .await?;
         raw.map(|raw| LinkId::parse(&raw).map_err(|_| StoreError::Corrupt("link_id")))
             .transpose()
-    }
-
-    /// Re-seals every stored Spotify token that is not under the active key. Rows changed concurrently
-    /// are skipped (whatever changed them sealed under the active key). Returns how many rows changed.
-    pub async fn rewrap_tokens(&self) -> Result<u64, StoreError> {
-        let active = self.keys().active_key_id().as_str().to_owned();
-        let mut rewrapped = 0;
-        let mut after = String::new();
-        loop {
-            let rows = sqlx::query(
-                "select link_id, token_version, spotify_refresh_token, spotify_access_token from link
-                 where link_id > $1 and spotify_refresh_token is not null and sealed_by = 'key_ring'
-                 order by link_id limit 200",
-            )
-            .bind(&after)
-            .fetch_all(self.pool())
-            .await?;
-            let Some(last) = rows.last() else {
-                return Ok(rewrapped);
-            };
-            after = last.try_get("link_id")?;
-            for row in &rows {
-                let link_id = LinkId::parse(&row.try_get::<String, _>("link_id")?)
-                    .map_err(|_| StoreError::Corrupt("link_id"))?;
-                let refresh: Vec<u8> = row.try_get("spotify_refresh_token")?;
-                let access: Option<Vec<u8>> = row.try_get("spotify_access_token")?;
-                let stale = |sealed: &[u8]| {
-                    crate::crypto::KeyRing::key_id_of(sealed).map_or(true, |id| id != active)
-                };
-                if !stale(&refresh) && !access.as_deref().is_some_and(stale) {
-                    continue;
-                }
-                let reseal = |sealed: &[u8], field| -> Result<Vec<u8>, StoreError> {
-                    let aad = aad(&link_id, field);
-                    let plain = self.keys().open(sealed, &aad)?;
-                    Ok(self.keys().seal(plain.expose_secret(), &aad)?)
-                };
-                let refresh = reseal(&refresh, SealedField::SpotifyRefreshToken)?;
-                let access = access
-                    .map(|a| reseal(&a, SealedField::SpotifyAccessToken))
-                    .transpose()?;
-                rewrapped += sqlx::query(
-                    "update link set spotify_refresh_token = $3, spotify_access_token = $4
-                     where link_id = $1 and token_version = $2",
-                )
-                .bind(link_id.to_string())
-                .bind(row.try_get::<i64, _>("token_version")?)
-                .bind(refresh)
-                .bind(access)
-                .execute(self.pool())
-                .await?
-                .rows_affected();
-            }
-        }
     }
 
     pub(crate) async fn record_audit(

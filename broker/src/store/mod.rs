@@ -4,6 +4,7 @@
 //! identifiers and hashes are text, sealed tokens are bytes, and placeholders are `$n` (which SQLite accepts).
 
 mod changes;
+mod key_ring;
 mod links;
 mod oauth;
 mod pause;
@@ -21,6 +22,7 @@ use sqlx::{AnyPool, Executor};
 use crate::crypto::{CipherError, KeyRing};
 
 pub use changes::{ChangeKind, ChangeListener, LinkChange};
+pub use key_ring::{KeyUsage, RewrapReport};
 pub use links::{
     Actor, Link, LinkMove, LinkStatus, LinkSummary, NewLink, Restoration, Revocation, Sealing,
     SpotifyTokens,

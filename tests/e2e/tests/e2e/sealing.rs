@@ -337,9 +337,20 @@ async fn rotating_the_key_ring_keeps_legacy_rows_readable(backend: Backend) {
         opened.refresh_token.expose_secret(),
         original.refresh_token.expose_secret()
     );
-    // Re-sealing moves every row to k2, once.
-    assert_eq!(rotated.rewrap_tokens().await.unwrap(), 1);
-    assert_eq!(rotated.rewrap_tokens().await.unwrap(), 0);
+    // Status shows what k1 still seals; re-sealing moves every row to k2, once.
+    let usage = rotated.key_usage().await.unwrap();
+    assert_eq!(usage.sealed_values_by_key.get("k1"), Some(&2));
+    assert_eq!(usage.links_on_key_ring, 1);
+    let report = rotated.rewrap_tokens().await.unwrap();
+    assert_eq!((report.rewrapped, report.failed.len()), (1, 0));
+    assert_eq!(rotated.rewrap_tokens().await.unwrap().rewrapped, 0);
+    let usage = rotated.key_usage().await.unwrap();
+    assert_eq!(
+        usage.sealed_values_by_key.get("k1"),
+        None,
+        "k1 seals nothing now"
+    );
+    assert_eq!(usage.sealed_values_by_key.get("k2"), Some(&2));
     assert_eq!(
         key_ids(pool.clone()).await,
         ("k2".to_owned(), "k2".to_owned())
@@ -358,12 +369,27 @@ async fn rotating_the_key_ring_keeps_legacy_rows_readable(backend: Backend) {
         opened.access_token.expose_secret(),
         original.access_token.expose_secret()
     );
-    // And a ring without k2 cannot open them.
+    // And a ring without k2 cannot open them; rewrapping with it goes on past them and names them.
     let only_k1 = open_store(&broker.db_url, test_key_ring(&[("k1", k1)], "k1"));
     assert!(matches!(
         only_k1.link(&link_id, None).await,
         Err(broker::store::StoreError::Cipher(_))
     ));
+    let bob = broker.link_user(BOB).await;
+    let bob_link = make_legacy(&broker, &bob.access_token).await;
+    let report = only_k2.rewrap_tokens().await.unwrap();
+    assert_eq!(
+        report.failed,
+        vec![format!("link {bob_link}")],
+        "{report:?}"
+    );
+    assert_eq!((report.examined, report.rewrapped), (2, 0));
+    let report = rotated.rewrap_tokens().await.unwrap();
+    assert_eq!(
+        (report.rewrapped, report.failed.len()),
+        (1, 0),
+        "{report:?}"
+    );
 }
 
 /// Everything a thief holding a copy of the database and the whole key ring can try with the broker's

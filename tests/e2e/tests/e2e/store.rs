@@ -843,7 +843,7 @@ async fn revoke_link_shreds_tokens_and_records_an_audit_event(backend: Backend) 
         Revocation::NotFound
     );
     // Re-sealing skips shredded rows.
-    assert_eq!(store.rewrap_tokens().await.unwrap(), 0);
+    assert_eq!(store.rewrap_tokens().await.unwrap().rewrapped, 0);
     // A relink of the same account brings the link back with new tokens.
     let again = store
         .upsert_link(&new_link("u1", "a9", "r9", now), test_key(), now)
