@@ -572,3 +572,169 @@ both_backends!(
     a_backup_taken_before_a_revoke_opens_nothing_after_it,
     a_token_row_written_into_the_database_opens_nothing,
 );
+
+/// One broker secret the property test holds, and what the model says of it.
+#[derive(Debug, Clone)]
+struct Held {
+    token: String,
+    refresh: bool,
+    grant: usize,
+    live: bool,
+}
+
+/// Whether the store opens the link's Spotify tokens with `held`, through the broker's own path (the
+/// token's row, its wrap, the data key).
+async fn opens(broker: &TestBroker, held: &Held) -> bool {
+    let hash = TokenHash::of(&held.token);
+    let now = UnixTime::now();
+    let (link_id, wrapped) = if held.refresh {
+        match broker.store.find_refresh_token(&hash, now).await.unwrap() {
+            Some(record) => (record.link_id, record.wrapped_data_key),
+            None => return false,
+        }
+    } else {
+        match broker.store.find_access_token(&hash, now).await.unwrap() {
+            Some(record) => (record.link_id, record.wrapped_data_key),
+            None => return false,
+        }
+    };
+    let Some(key) = wrapped.and_then(|wrapped| {
+        DataKey::unwrap_with(&wrapped, &held.token, &WrapAad::new(&link_id, &hash)).ok()
+    }) else {
+        return false;
+    };
+    broker
+        .store
+        .link(&link_id, Some(&key))
+        .await
+        .ok()
+        .flatten()
+        .and_then(|link| link.tokens)
+        .is_some()
+}
+
+/// For generated sequences of mint (link, refresh grant), expire, purge and revoke (a token, a family,
+/// the link), the link opens exactly with the broker secrets that are live, and with no other.
+#[tokio::test]
+async fn a_link_opens_exactly_with_its_live_broker_tokens() {
+    let broker = spawn_broker(Backend::Sqlite, spawn_sandbox().await, &[]).await;
+    let pool = broker.raw_pool().await;
+    // A small deterministic generator: each seed is one reproducible sequence.
+    for seed in 1..=6u64 {
+        let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let mut next = |bound: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            usize::try_from(state % bound as u64).unwrap_or(0)
+        };
+        let mut held: Vec<Held> = Vec::new();
+        let mut grants = 0;
+        let mint_link = |held: &mut Vec<Held>, pair: TokenPair, grants: &mut usize| {
+            for h in held.iter_mut() {
+                h.live = false; // a relink revokes every earlier grant
+            }
+            *grants += 1;
+            held.push(Held {
+                token: pair.access_token,
+                refresh: false,
+                grant: *grants,
+                live: true,
+            });
+            held.push(Held {
+                token: pair.refresh_token,
+                refresh: true,
+                grant: *grants,
+                live: true,
+            });
+        };
+        mint_link(&mut held, broker.link_user(ALICE).await, &mut grants);
+        for _ in 0..12 {
+            match next(6) {
+                0 => mint_link(&mut held, broker.link_user(ALICE).await, &mut grants),
+                1 => {
+                    // A refresh grant with any refresh token ever held.
+                    let refreshes: Vec<usize> =
+                        (0..held.len()).filter(|&i| held[i].refresh).collect();
+                    let pick = refreshes[next(refreshes.len())];
+                    let answer = broker.refresh(&held[pick].token).await;
+                    if held[pick].live {
+                        let pair = TokenPair::from_response(answer).await;
+                        let grant = held[pick].grant;
+                        held.push(Held {
+                            token: pair.access_token,
+                            refresh: false,
+                            grant,
+                            live: true,
+                        });
+                        held.push(Held {
+                            token: pair.refresh_token,
+                            refresh: true,
+                            grant,
+                            live: true,
+                        });
+                    } else {
+                        assert_eq!(answer.status(), reqwest::StatusCode::BAD_REQUEST);
+                        // A dead refresh token presented revokes its whole family.
+                        let grant = held[pick].grant;
+                        for h in held.iter_mut().filter(|h| h.grant == grant) {
+                            h.live = false;
+                        }
+                    }
+                }
+                2 => {
+                    // An access token expires.
+                    let access: Vec<usize> =
+                        (0..held.len()).filter(|&i| !held[i].refresh).collect();
+                    let pick = access[next(access.len())];
+                    sqlx::query("update broker_token set expires_at = $1 where token_hash = $2")
+                        .bind(UnixTime::now().plus_secs(-10).as_secs())
+                        .bind(TokenHash::of(&held[pick].token).as_str())
+                        .execute(&pool)
+                        .await
+                        .unwrap();
+                    held[pick].live = false;
+                }
+                3 => {
+                    broker.store.purge_expired(UnixTime::now()).await.unwrap();
+                }
+                4 => {
+                    // RFC 7009: a refresh token takes its family with it, an access token only itself.
+                    let pick = next(held.len());
+                    broker.revoke_token(&held[pick].token).await;
+                    if held[pick].refresh {
+                        let grant = held[pick].grant;
+                        for h in held.iter_mut().filter(|h| h.grant == grant) {
+                            h.live = false;
+                        }
+                    } else {
+                        held[pick].live = false;
+                    }
+                }
+                _ => {
+                    let link_id = broker.link_id_of(ALICE).await;
+                    admin(
+                        &broker,
+                        Method::DELETE,
+                        &format!("/admin/links/{link_id}"),
+                        &broker.admin_token,
+                    )
+                    .await;
+                    for h in held.iter_mut() {
+                        h.live = false;
+                    }
+                }
+            }
+            for h in &held {
+                assert_eq!(
+                    opens(&broker, h).await,
+                    h.live,
+                    "seed {seed}: a {} token of grant {} should {}open the link",
+                    if h.refresh { "refresh" } else { "access" },
+                    h.grant,
+                    if h.live { "" } else { "not " }
+                );
+            }
+        }
+    }
+}
