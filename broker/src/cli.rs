@@ -96,7 +96,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { no_migrate } => {
             let settings = load()?;
-            telemetry::init(settings.log.format, &settings.log.level);
+            let _logs = telemetry::init(settings.log.format, &settings.log.level);
             let migrations = if no_migrate {
                 Migrations::Skip
             } else {
@@ -107,7 +107,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Migrate => {
             let settings = load()?;
-            telemetry::init(LogFormat::Pretty, &settings.log.level);
+            let _logs = telemetry::init(LogFormat::Pretty, &settings.log.level);
             open_store(&settings)?
                 .migrate()
                 .await
@@ -116,7 +116,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Keys(KeysCommand::Rewrap { json }) => {
             let settings = load()?;
-            telemetry::init(LogFormat::Pretty, &settings.log.level);
+            let _logs = telemetry::init(LogFormat::Pretty, &settings.log.level);
             let store = open_store(&settings)?;
             let active = settings.crypto.active_key_id.as_str();
             let report = key_commands::rewrap(&store, active)

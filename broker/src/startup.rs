@@ -8,7 +8,6 @@ use std::time::Duration;
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
-use tracing_actix_web::TracingLogger;
 
 use crate::background::Background;
 use crate::config::Settings;
@@ -20,7 +19,6 @@ use crate::spotify::WebApi;
 use crate::spotify::{SpotifyAccounts, http_client};
 use crate::state::AppState;
 use crate::store::{PoolSettings, Store};
-use crate::telemetry::RequestSpan;
 use crate::{admin, api, oauth, routes};
 
 /// Whether `build` applies pending migrations.
@@ -130,7 +128,7 @@ impl Application {
         }));
         let server = HttpServer::new(move || {
             App::new()
-                .wrap(TracingLogger::<RequestSpan>::new())
+                .wrap(actix_web::middleware::from_fn(crate::telemetry::access_log))
                 .app_data(state.clone())
                 .configure(routes::configure)
                 .configure(oauth::configure)

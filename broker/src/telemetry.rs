@@ -1,52 +1,112 @@
-//! Logging: JSON lines in production, pretty lines locally, one span per request with a request id.
+//! Logging off the hot path: JSON lines in production, pretty lines locally, written by a background
+//! thread through a bounded buffer (lines beyond it are dropped and counted, never waited for), and one
+//! access line per request with its method, route, status, latency and request id (also sent back as
+//! `X-Request-Id`).
 
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use actix_web::Error;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::{Error, HttpMessage};
-use tracing::Span;
-use tracing_actix_web::{RequestId, RootSpanBuilder};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use tracing::Instrument;
+use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
 
-/// Installs the global subscriber; `RUST_LOG` overrides `level`. Safe to call twice (the second is a no-op).
-pub fn init(format: LogFormat, level: &str) {
+/// Lines the log buffer holds before new ones are dropped (and counted).
+const BUFFERED_LINES: usize = 65_536;
+
+static DROPPED: OnceLock<ErrorCounter> = OnceLock::new();
+
+/// The response header that names the request id its access line carries.
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Keeps the log writer's thread alive; dropping it flushes what is buffered.
+#[must_use = "logs stop when the guard is dropped"]
+pub struct LogGuard {
+    _writer: Option<WorkerGuard>,
+}
+
+impl std::fmt::Debug for LogGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LogGuard")
+    }
+}
+
+/// Log lines dropped because the buffer was full since start.
+pub fn dropped_log_lines() -> usize {
+    DROPPED.get().map_or(0, ErrorCounter::dropped_lines)
+}
+
+/// Installs the global subscriber; `RUST_LOG` overrides `level`. A second call keeps the first subscriber
+/// (and returns a guard that holds nothing).
+pub fn init(format: LogFormat, level: &str) -> LogGuard {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let (writer, guard) = NonBlockingBuilder::default()
+        .lossy(true)
+        .buffered_lines_limit(BUFFERED_LINES)
+        .finish(std::io::stderr());
+    let counter = writer.error_counter();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match format {
+        .with_writer(writer);
+    let installed = match format {
+        // The request span contributes only its request id; events carry their own fields once.
         LogFormat::Json => builder
             .json()
             .flatten_event(true)
             .with_current_span(true)
+            .with_span_list(false)
             .try_init(),
         LogFormat::Pretty => builder.try_init(),
     };
+    if installed.is_ok() {
+        let _ = DROPPED.set(counter);
+        LogGuard {
+            _writer: Some(guard),
+        }
+    } else {
+        LogGuard { _writer: None }
+    }
 }
 
-/// The request span: method, path without the query (queries carry OAuth codes and states), request id.
-#[derive(Debug, Clone, Copy)]
-pub struct RequestSpan;
-
-impl RootSpanBuilder for RequestSpan {
-    fn on_request_start(request: &ServiceRequest) -> Span {
-        let request_id = request.extensions().get::<RequestId>().copied();
-        tracing::info_span!(
-            "request",
-            method = %request.method(),
-            path = %request.path(),
-            request_id = %request_id.map(|id| id.to_string()).unwrap_or_default(),
-            status = tracing::field::Empty,
-        )
+/// The request span (request id only: the path's query carries OAuth codes and states and is never
+/// logged) and, when the request is answered, its one access line.
+pub async fn access_log(
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let request_id = uuid::Uuid::new_v4();
+    let span = tracing::info_span!("request", request_id = %request_id);
+    let start = Instant::now();
+    let method = request.method().clone();
+    let mut outcome = next.call(request).instrument(span.clone()).await;
+    if let Ok(response) = outcome.as_mut()
+        && let Ok(value) = HeaderValue::from_str(&request_id.to_string())
+    {
+        response.headers_mut().insert(REQUEST_ID, value);
     }
-
-    fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
-        let status = match outcome {
-            Ok(response) => response.status().as_u16(),
-            Err(err) => err.as_response_error().status_code().as_u16(),
-        };
-        span.record("status", status);
-        span.in_scope(|| tracing::info!(status, "request finished"));
-    }
+    let (status, route) = match &outcome {
+        Ok(response) => (
+            response.status().as_u16(),
+            response.request().match_pattern(),
+        ),
+        Err(err) => (err.as_response_error().status_code().as_u16(), None),
+    };
+    let latency_us = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
+    span.in_scope(|| {
+        tracing::info!(
+            target: "access",
+            method = %method,
+            route = route.as_deref().unwrap_or("unmatched"),
+            status,
+            latency_us,
+            "request"
+        );
+    });
+    outcome
 }

@@ -13,6 +13,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::scope("/v1")
             .route("/link", web::get().to(link::status))
             .route("/link/revoke", web::post().to(link::revoke))
-            .default_service(web::to(proxy::forward)),
+            .route("/spotify/{path:.*}", web::to(proxy::forward))
+            .default_service(web::to(crate::routes::not_found)),
     );
 }

@@ -160,6 +160,46 @@ async fn failed_search_logs_no_search_terms(backend: Backend) {
     );
 }
 
+/// Every request gets exactly one access line: method, route template (never the path's query), status,
+/// latency and the request id, each once.
+#[tokio::test]
+async fn one_access_line_per_request() {
+    let capture = LogCapture::start();
+    let broker = spawn_broker(Backend::Sqlite, spawn_sandbox().await, &[]).await;
+    let marker = "qmarker-7c1e";
+    let response = broker
+        .http
+        .get(broker.url(&format!("/v1/spotify/search?q={marker}&type=track")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let request_id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let logs = capture.contents();
+    let access: Vec<serde_json::Value> = logs
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .filter(|line: &serde_json::Value| {
+            line["target"] == "access" && line["span"]["request_id"] == request_id.as_str()
+        })
+        .collect();
+    assert_eq!(access.len(), 1, "{logs}");
+    let fields = &access[0]["fields"];
+    assert_eq!(fields["method"], "GET");
+    assert_eq!(fields["status"], 401);
+    assert!(fields["latency_us"].is_u64(), "{fields}");
+    assert!(
+        fields["route"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("/v1")),
+        "{fields}"
+    );
+    assert!(!logs.contains(marker), "the query never reaches a log line");
+}
+
 both_backends!(
     captured_logs_hold_no_secret,
     failed_search_logs_no_search_terms
