@@ -33,7 +33,8 @@ pub fn binary(name: &str) -> PathBuf {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
         let mut command = std::process::Command::new(cargo);
         command
-            .args(["build", "--quiet", "-p", "broker", "-p", "skill"])
+            // With e2e selected too, features resolve as for the test build: nothing is rebuilt.
+            .args(["build", "--quiet", "-p", "broker", "-p", "skill", "-p", "e2e"])
             .env("CARGO_TARGET_DIR", &target)
             .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
         if profile.file_name().is_some_and(|p| p == "release") {
@@ -252,11 +253,14 @@ impl Cluster {
 
         let browser = reqwest::Client::builder()
             .cookie_store(true)
+            .pool_idle_timeout(Duration::from_millis(300))
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(20))
             .build()
             .expect("a client");
+        // Idle connections close soon: a broker's graceful stop waits for open keep-alive connections.
         let http = reqwest::Client::builder()
+            .pool_idle_timeout(Duration::from_millis(300))
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(20))
             .build()
