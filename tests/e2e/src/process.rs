@@ -23,20 +23,65 @@ fn profile_dir() -> PathBuf {
         .to_path_buf()
 }
 
-/// The path of a workspace binary, built once per test run with the same profile as the tests (the e2e
-/// crate cannot use `CARGO_BIN_EXE_*`: the binaries belong to other packages).
+/// The newest modification time under `dir`.
+fn newest(dir: &Path) -> Option<std::time::SystemTime> {
+    let mut latest = None;
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        let time = if path.is_dir() {
+            newest(&path)
+        } else {
+            entry.metadata().ok().and_then(|m| m.modified().ok())
+        };
+        latest = latest.max(time);
+    }
+    latest
+}
+
+/// The path of a workspace binary (`broker` or `skill`). The e2e crate cannot use `CARGO_BIN_EXE_*` (the
+/// binaries belong to other packages): they are taken from this test binary's target directory, and
+/// built there first when missing or older than their sources (`.ci/run` builds them before the tests).
 pub fn binary(name: &str) -> PathBuf {
     static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
+    let profile = profile_dir();
     let built = BUILT.get_or_init(|| {
-        let profile = profile_dir();
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let sources = ["broker", "skill", "migrations", "Cargo.lock"]
+            .iter()
+            .filter_map(|p| {
+                let path = root.join(p);
+                if path.is_dir() {
+                    newest(&path)
+                } else {
+                    std::fs::metadata(&path).and_then(|m| m.modified()).ok()
+                }
+            })
+            .max();
+        let fresh = ["broker", "skill"].iter().all(|bin| {
+            let built = std::fs::metadata(profile.join(bin)).and_then(|m| m.modified());
+            matches!((built, sources), (Ok(built), Some(sources)) if built >= sources)
+        });
+        if fresh {
+            return Ok(());
+        }
         let target = profile.parent().expect("target dir").to_path_buf();
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
         let mut command = std::process::Command::new(cargo);
         command
-            // With e2e selected too, features resolve as for the test build: nothing is rebuilt.
-            .args(["build", "--quiet", "-p", "broker", "-p", "skill", "-p", "e2e"])
-            .env("CARGO_TARGET_DIR", &target)
-            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
+            .args(["build", "--quiet", "-p", "broker", "-p", "skill"])
+            .current_dir(&root);
+        // Only what a developer's shell has: the variables cargo sets for a test would change the
+        // build's fingerprints and make the next `cargo test` rebuild.
+        command.env_clear();
+        for (key, value) in std::env::vars_os() {
+            let key_text = key.to_string_lossy();
+            let set_by_cargo_for_tests = key_text.starts_with("CARGO_")
+                && !matches!(key_text.as_ref(), "CARGO_HOME" | "CARGO_TARGET_DIR");
+            if !set_by_cargo_for_tests && key_text != "OUT_DIR" && key_text != "RUST_TEST_THREADS" {
+                command.env(key, value);
+            }
+        }
+        command.env("CARGO_TARGET_DIR", &target);
         if profile.file_name().is_some_and(|p| p == "release") {
             command.arg("--release");
         }
@@ -49,7 +94,7 @@ pub fn binary(name: &str) -> PathBuf {
     if let Err(err) = built {
         panic!("{err}");
     }
-    let path = profile_dir().join(name);
+    let path = profile.join(name);
     assert!(path.exists(), "{} was not built", path.display());
     path
 }
