@@ -129,9 +129,10 @@ impl Application {
         }));
         // With `server.admin_bind`, `/admin/*` moves to a server of its own on that address.
         let admin_listener = match &settings.server.admin_bind {
-            Some(address) => Some(TcpListener::bind(address).with_context(|| {
-                format!("server.admin_bind: cannot listen on {address}")
-            })?),
+            Some(address) => Some(
+                TcpListener::bind(address)
+                    .with_context(|| format!("server.admin_bind: cannot listen on {address}"))?,
+            ),
             None => None,
         };
         let admin_apart = admin_listener.is_some();

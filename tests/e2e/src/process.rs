@@ -117,7 +117,13 @@ pub struct Process {
 
 impl Process {
     /// Starts `program args` with `env` added to the environment, output to `dir/<name>.log`.
-    pub fn start(name: &str, program: &Path, args: &[&str], env: &[(String, String)], dir: &Path) -> Self {
+    pub fn start(
+        name: &str,
+        program: &Path,
+        args: &[&str],
+        env: &[(String, String)],
+        dir: &Path,
+    ) -> Self {
         let log = dir.join(format!("{name}.log"));
         let out = std::fs::OpenOptions::new()
             .create(true)
@@ -190,7 +196,11 @@ pub async fn wait_ready(process: &mut Process, url: &str) {
             }
         }
         if let Ok(Some(status)) = process.child.try_wait() {
-            panic!("{} exited with {status}:\n{}", process.name, process.output());
+            panic!(
+                "{} exited with {status}:\n{}",
+                process.name,
+                process.output()
+            );
         }
         assert!(
             Instant::now() < deadline,
@@ -257,11 +267,11 @@ impl Cluster {
     ) -> Self {
         crate::logs::init();
         let database = TestDatabase::create(Backend::Postgres).await;
-        let dir = std::env::temp_dir().join(format!("e2e-cluster-{}", uuid::Uuid::new_v4().simple()));
+        let dir =
+            std::env::temp_dir().join(format!("e2e-cluster-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("a directory for logs");
         let ports: Vec<(u16, u16)> = (0..replicas).map(|_| (free_port(), free_port())).collect();
-        let public_url =
-            public_url.unwrap_or_else(|| format!("http://127.0.0.1:{}", ports[0].0));
+        let public_url = public_url.unwrap_or_else(|| format!("http://127.0.0.1:{}", ports[0].0));
         let secret = |prefix: &str| format!("{prefix}-{}", uuid::Uuid::new_v4().simple());
         let service_token = secret("svc");
         let admin_token = secret("adm");
@@ -274,7 +284,10 @@ impl Cluster {
             ("BROKER__SERVER__PUBLIC_URL", public_url.as_str()),
             ("BROKER__SERVER__SHUTDOWN_TIMEOUT_S", "10"),
             ("BROKER__SPOTIFY__CLIENT_ID", sandbox.client_id.as_str()),
-            ("BROKER__SPOTIFY__CLIENT_SECRET", sandbox.client_secret.as_str()),
+            (
+                "BROKER__SPOTIFY__CLIENT_SECRET",
+                sandbox.client_secret.as_str(),
+            ),
             ("BROKER__SPOTIFY__ACCOUNTS_URL", sandbox.base_url.as_str()),
             ("BROKER__SPOTIFY__API_URL", sandbox.base_url.as_str()),
             ("BROKER__ALEXA__CLIENT_ID", ALEXA_CLIENT_ID),
@@ -294,7 +307,11 @@ impl Cluster {
 
         let mut migrate = Process::start("migrate", &binary("broker"), &["migrate"], &env, &dir);
         let status = migrate.wait(Duration::from_secs(60)).await;
-        assert!(status.success(), "broker migrate: {status}\n{}", migrate.output());
+        assert!(
+            status.success(),
+            "broker migrate: {status}\n{}",
+            migrate.output()
+        );
 
         let browser = reqwest::Client::builder()
             .cookie_store(true)
@@ -334,7 +351,10 @@ impl Cluster {
     /// Starts broker number `i` on these ports and waits until it is ready.
     pub async fn start_broker(&self, i: usize, port: u16, admin_port: u16) -> BrokerProcess {
         let mut env = self.env.clone();
-        env.push(("BROKER__SERVER__BIND".to_owned(), format!("127.0.0.1:{port}")));
+        env.push((
+            "BROKER__SERVER__BIND".to_owned(),
+            format!("127.0.0.1:{port}"),
+        ));
         env.push((
             "BROKER__SERVER__ADMIN_BIND".to_owned(),
             format!("127.0.0.1:{admin_port}"),
@@ -394,7 +414,11 @@ impl Cluster {
     pub fn outputs(&self) -> String {
         let mut text = String::new();
         for broker in &self.brokers {
-            text.push_str(&format!("--- {}\n{}", broker.process.name, broker.process.output()));
+            text.push_str(&format!(
+                "--- {}\n{}",
+                broker.process.name,
+                broker.process.output()
+            ));
         }
         if let Some((skill, _)) = &self.skill {
             text.push_str(&format!("--- skill\n{}", skill.output()));
@@ -515,7 +539,12 @@ impl Cluster {
     }
 
     /// An admin call at `admin_base`.
-    pub fn admin(&self, method: reqwest::Method, admin_base: &str, path: &str) -> reqwest::RequestBuilder {
+    pub fn admin(
+        &self,
+        method: reqwest::Method,
+        admin_base: &str,
+        path: &str,
+    ) -> reqwest::RequestBuilder {
         self.http
             .request(method, format!("{admin_base}{path}"))
             .bearer_auth(&self.admin_token)

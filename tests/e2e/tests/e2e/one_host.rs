@@ -92,9 +92,15 @@ async fn caddy_in_front_links_a_user_holds_a_conversation_and_exposes_nothing_el
     let skill = cluster.start_skill(&broker).await;
     let env: Vec<(String, String)> = [
         ("BROKER_HOST", format!("localhost:{link_port}")),
-        ("BROKER_UPSTREAM", broker.trim_start_matches("http://").to_owned()),
+        (
+            "BROKER_UPSTREAM",
+            broker.trim_start_matches("http://").to_owned(),
+        ),
         ("SKILL_HOST", format!("localhost:{skill_port}")),
-        ("SKILL_UPSTREAM", skill.trim_start_matches("http://").to_owned()),
+        (
+            "SKILL_UPSTREAM",
+            skill.trim_start_matches("http://").to_owned(),
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -115,8 +121,18 @@ async fn caddy_in_front_links_a_user_holds_a_conversation_and_exposes_nothing_el
     cluster.browser = client(true);
     cluster.http = client(false);
     let deadline = Instant::now() + Duration::from_secs(20);
-    while cluster.http.get(format!("{front}/oauth/authorize")).send().await.is_err() {
-        assert!(Instant::now() < deadline, "caddy does not serve {front}:\n{}", caddy.output());
+    while cluster
+        .http
+        .get(format!("{front}/oauth/authorize"))
+        .send()
+        .await
+        .is_err()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "caddy does not serve {front}:\n{}",
+            caddy.output()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
@@ -130,7 +146,9 @@ async fn caddy_in_front_links_a_user_holds_a_conversation_and_exposes_nothing_el
         ("WhatsPlayingIntent", &alice.access_token),
         ("ListPlaylistsIntent", &refreshed.access_token),
     ] {
-        let request = AlexaRequest::new(SKILL_ID).linked(token).intent(intent, &[]);
+        let request = AlexaRequest::new(SKILL_ID)
+            .linked(token)
+            .intent(intent, &[]);
         let response = cluster
             .http
             .post(format!("{skill_front}/alexa"))

@@ -80,7 +80,11 @@ async fn a_link_made_through_one_replica_works_through_all_and_a_refresh_storm_r
             let token = tokens[i % 2].clone();
             tokio::spawn(async move {
                 cluster
-                    .spotify_get(&base, &token, &format!("/search?q=storm&type=track&offset={i}"))
+                    .spotify_get(
+                        &base,
+                        &token,
+                        &format!("/search?q=storm&type=track&offset={i}"),
+                    )
                     .await
             })
         })
@@ -126,7 +130,7 @@ async fn an_admin_revoke_on_one_replica_is_honoured_by_all_within_a_second() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
-    let mut honoured = vec![None; 3];
+    let mut honoured = [None; 3];
     while honoured.iter().any(Option::is_none) && revoked_at.elapsed() < Duration::from_secs(3) {
         for (i, base) in b.iter().enumerate() {
             if honoured[i].is_none() {
@@ -177,7 +181,11 @@ async fn a_rate_limit_seen_by_one_replica_pauses_all_three() {
         for n in 0.. {
             // Distinct queries: a cached answer may be served during a pause, an upstream call not.
             let (status, body) = cluster
-                .spotify_get(base, &alice.access_token, &format!("/me/playlists?limit=7&offset={n}"))
+                .spotify_get(
+                    base,
+                    &alice.access_token,
+                    &format!("/me/playlists?limit=7&offset={n}"),
+                )
                 .await
                 .unwrap();
             if status == StatusCode::TOO_MANY_REQUESTS {
@@ -230,7 +238,11 @@ async fn sigkill_costs_no_request_a_retrying_client_cannot_complete_and_sigterm_
             let token = alice.access_token.clone();
             async move {
                 cluster_ref
-                    .spotify_get(&base, &token, &format!("/search?q=drain&type=track&offset={i}"))
+                    .spotify_get(
+                        &base,
+                        &token,
+                        &format!("/search?q=drain&type=track&offset={i}"),
+                    )
                     .await
             }
         })
@@ -251,7 +263,10 @@ async fn sigkill_costs_no_request_a_retrying_client_cannot_complete_and_sigterm_
         .await;
     assert!(status.success(), "SIGTERM ends in a clean exit: {status}");
     assert!(
-        cluster.spotify_get(&b[2], &alice.access_token, "/me").await.is_err(),
+        cluster
+            .spotify_get(&b[2], &alice.access_token, "/me")
+            .await
+            .is_err(),
         "a stopped replica takes no new connection"
     );
     let port = cluster.brokers[2].port;
@@ -276,7 +291,10 @@ async fn sigkill_costs_no_request_a_retrying_client_cannot_complete_and_sigterm_
                     let path = format!("/search?q=load&type=track&offset={n}");
                     let mut tries = 0;
                     loop {
-                        match cluster.spotify_get(&b[(n + tries) % 3], &token, &path).await {
+                        match cluster
+                            .spotify_get(&b[(n + tries) % 3], &token, &path)
+                            .await
+                        {
                             Ok((status, body)) => {
                                 assert_eq!(status, StatusCode::OK, "{body}");
                                 break;
@@ -353,7 +371,12 @@ async fn a_rolling_restart_loses_no_link_and_no_token() {
                 .spotify_get(base, token, "/me/player/devices")
                 .await
                 .unwrap();
-            assert_eq!(status, StatusCode::OK, "{base}: {body}\n{}", cluster.outputs());
+            assert_eq!(
+                status,
+                StatusCode::OK,
+                "{base}: {body}\n{}",
+                cluster.outputs()
+            );
         }
     }
     let alice2 = cluster.refresh(&b[0], &alice.refresh_token).await;
