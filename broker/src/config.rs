@@ -74,6 +74,8 @@ pub struct Freshness {
 pub struct ServerSettings {
     /// Listen address; port 0 picks a free port.
     pub bind: String,
+    /// Optional second listen address for `/admin/*`; when set, the main listener does not serve it.
+    pub admin_bind: Option<String>,
     /// External base URL; the Spotify callback is `{public_url}/oauth/spotify/callback`. Unset means the
     /// bound address (`http://127.0.0.1:<port>` when bound to all interfaces), for local runs and tests.
     pub public_url: Option<Url>,

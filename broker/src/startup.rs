@@ -31,7 +31,10 @@ pub enum Migrations {
 /// A built broker: bound, not yet serving.
 pub struct Application {
     port: u16,
+    /// The admin listener's port and server when `server.admin_bind` is set.
+    admin_port: Option<u16>,
     server: Server,
+    admin_server: Option<Server>,
     store: Store,
     lifecycle: Arc<Lifecycle>,
     cooldown: Arc<Cooldown>,
@@ -126,24 +129,64 @@ impl Application {
             oauth: settings.oauth,
             max_body_bytes: settings.server.max_body_bytes,
         }));
+        // With `server.admin_bind`, `/admin/*` moves to a server of its own on that address.
+        let admin_listener = match &settings.server.admin_bind {
+            Some(address) => Some(
+                TcpListener::bind(address)
+                    .with_context(|| format!("server.admin_bind: cannot listen on {address}"))?,
+            ),
+            None => None,
+        };
+        let admin_apart = admin_listener.is_some();
+        let public_state = state.clone();
         let server = HttpServer::new(move || {
-            App::new()
+            let app = App::new()
                 .wrap(actix_web::middleware::from_fn(crate::telemetry::access_log))
-                .app_data(state.clone())
+                .app_data(public_state.clone())
                 .configure(routes::configure)
                 .configure(oauth::configure)
-                .configure(api::configure)
-                .configure(admin::configure)
-                .default_service(web::to(routes::not_found))
+                .configure(api::configure);
+            if admin_apart {
+                app.default_service(web::to(routes::not_found))
+            } else {
+                app.configure(admin::configure)
+                    .default_service(web::to(routes::not_found))
+            }
         })
         .listen(listener)
         .context("starting the http server")?
         .shutdown_timeout(shutdown_timeout)
         .run();
         tracing::info!(address = %format!("http://{bound}"), "broker listening");
+        let admin_server = match admin_listener {
+            Some(admin_listener) => {
+                let address = admin_listener
+                    .local_addr()
+                    .context("reading the admin address")?;
+                let server = HttpServer::new(move || {
+                    App::new()
+                        .wrap(actix_web::middleware::from_fn(crate::telemetry::access_log))
+                        .app_data(state.clone())
+                        .configure(routes::configure)
+                        .configure(admin::configure)
+                        .default_service(web::to(routes::not_found))
+                })
+                .workers(1)
+                .listen(admin_listener)
+                .context("starting the admin listener")?
+                .shutdown_timeout(shutdown_timeout)
+                .run();
+                tracing::info!(address = %format!("http://{address}"), "broker admin listening");
+                Some((address.port(), server))
+            }
+            None => None,
+        };
+        let (admin_port, admin_server) = admin_server.unzip();
         Ok(Self {
             port,
+            admin_port,
             server,
+            admin_server,
             store,
             lifecycle,
             cooldown,
@@ -156,6 +199,11 @@ impl Application {
         self.port
     }
 
+    /// The admin listener's port, when `server.admin_bind` moved `/admin/*` there.
+    pub fn admin_port(&self) -> Option<u16> {
+        self.admin_port
+    }
+
     /// A handle that stops the server (gracefully or not) from elsewhere, as SIGTERM does.
     pub fn server_handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
@@ -165,7 +213,18 @@ impl Application {
     /// way to store what Spotify answered before the store closes.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let background = Background::start(self.store.clone(), self.lifecycle, self.cooldown);
-        let result = self.server.await;
+        // Both servers stop on SIGTERM by themselves; the admin one also stops with the main one.
+        let result = match self.admin_server {
+            None => self.server.await,
+            Some(admin) => {
+                let admin_handle = admin.handle();
+                let admin = tokio::spawn(admin);
+                let result = self.server.await;
+                admin_handle.stop(true).await;
+                let _ = admin.await;
+                result
+            }
+        };
         if !self.refreshes.drain(self.refresh_drain).await {
             tracing::warn!("a spotify refresh was still running at shutdown");
         }

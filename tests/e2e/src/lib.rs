@@ -8,6 +8,7 @@ pub mod app;
 pub mod database;
 pub mod logs;
 pub mod oauth;
+pub mod process;
 pub mod sandbox;
 
 pub use app::{

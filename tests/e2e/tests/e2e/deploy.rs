@@ -77,9 +77,9 @@ fn strings(value: &Value) -> Vec<&str> {
 
 #[test]
 fn broker_manifests_configure_a_broker_that_loads() {
-    let config = manifests("broker-config.yaml");
+    let config = manifests("base/config.yaml");
     let secrets = manifests("secret.example.yaml");
-    let deployment = manifests("broker.yaml");
+    let deployment = manifests("base/broker.yaml");
     let broker = container(find(&deployment, "Deployment", "broker"));
     let mut env = env_of(find(&config, "ConfigMap", "broker-config"), "data");
     env.extend(env_of(
@@ -94,6 +94,7 @@ fn broker_manifests_configure_a_broker_that_loads() {
     )
     .unwrap_or_else(|err| panic!("the manifests' configuration is refused: {err}"));
     assert_eq!(settings.server.bind, "0.0.0.0:8080");
+    assert_eq!(settings.server.admin_bind.as_deref(), Some("0.0.0.0:9090"));
     assert_eq!(settings.alexa.redirect_uris.len(), 3);
     assert!(
         settings.database_url_is_postgres(),
@@ -109,7 +110,7 @@ fn broker_manifests_configure_a_broker_that_loads() {
         broker["livenessProbe"]["httpGet"]["path"].as_str(),
         Some("/healthz")
     );
-    let job = manifests("broker-migrate-job.yaml");
+    let job = manifests("base/migrate-job.yaml");
     assert_eq!(
         strings(&container(find(&job, "Job", "broker-migrate"))["args"]),
         ["migrate"]
@@ -119,9 +120,11 @@ fn broker_manifests_configure_a_broker_that_loads() {
 #[test]
 fn skill_manifest_configures_a_skill_that_loads() {
     let secrets = manifests("secret.example.yaml");
-    let docs = manifests("skill.yaml");
+    let config = manifests("base/config.yaml");
+    let docs = manifests("base/skill.yaml");
     let skill = container(find(&docs, "Deployment", "skill"));
-    let mut env = literal_env(skill);
+    let mut env = env_of(find(&config, "ConfigMap", "skill-config"), "data");
+    env.extend(literal_env(skill));
     env.extend(env_of(
         find(&secrets, "Secret", "skill-secrets"),
         "stringData",
@@ -135,7 +138,7 @@ fn skill_manifest_configures_a_skill_that_loads() {
 
 #[test]
 fn only_oauth_and_the_alexa_endpoint_are_public() {
-    let docs = manifests("skill.yaml");
+    let docs = manifests("base/ingress.yaml");
     let ingress = find(&docs, "Ingress", "spotify-link");
     let paths: Vec<&str> = ingress["spec"]["rules"]
         .as_sequence()
@@ -146,7 +149,7 @@ fn only_oauth_and_the_alexa_endpoint_are_public() {
         .collect();
     assert_eq!(
         paths,
-        ["/oauth", "/alexa"],
+        ["/oauth/", "/alexa"],
         "the internal and admin APIs stay inside the cluster"
     );
 }
@@ -160,9 +163,9 @@ fn the_image_builds_and_ships_all_three_binaries() {
             "builds {binary}"
         );
         assert!(
-            dockerfile.contains(&format!("/src/target/release/{binary}")),
+            dockerfile.contains(&format!("target/release/{binary}")),
             "copies {binary}"
         );
     }
-    assert!(dockerfile.contains("USER 10001"), "runs unprivileged");
+    assert!(dockerfile.contains("USER 10001:10001"), "runs unprivileged");
 }

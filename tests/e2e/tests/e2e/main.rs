@@ -27,6 +27,8 @@ mod linking;
 #[cfg(test)]
 mod logs;
 #[cfg(test)]
+mod one_host;
+#[cfg(test)]
 mod proxy;
 #[cfg(test)]
 mod proxy_access;
@@ -36,6 +38,8 @@ mod proxy_support;
 mod refresh;
 #[cfg(test)]
 mod rejections;
+#[cfg(test)]
+mod replicas;
 #[cfg(test)]
 mod sealing;
 #[cfg(test)]
