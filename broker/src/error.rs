@@ -40,6 +40,9 @@ pub enum ApiError {
     /// 429 `rate_limited`, with the seconds to wait.
     #[error("rate limited for {retry_after_s} s")]
     RateLimited { retry_after_s: u64 },
+    /// 429 `quota_exceeded`: the app's Spotify quota is used up; with the seconds to wait.
+    #[error("spotify quota exceeded; retry in {retry_after_s} s")]
+    QuotaExceeded { retry_after_s: u64 },
     /// 503 `upstream_unavailable`: Spotify failed and no usable cached answer exists.
     #[error("spotify unavailable")]
     UpstreamUnavailable,
@@ -85,6 +88,7 @@ impl ApiError {
             Self::BadRequest(_) => "bad_request",
             Self::Conflict(_) => "conflict",
             Self::RateLimited { .. } => "rate_limited",
+            Self::QuotaExceeded { .. } => "quota_exceeded",
             Self::UpstreamUnavailable => "upstream_unavailable",
             Self::Unavailable(_) | Self::Unexpected(_) => "unavailable",
         }
@@ -95,7 +99,10 @@ impl ApiError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            Self::UpstreamUnavailable | Self::RateLimited { .. } | Self::Unavailable(_)
+            Self::UpstreamUnavailable
+                | Self::RateLimited { .. }
+                | Self::QuotaExceeded { .. }
+                | Self::Unavailable(_)
         )
     }
 
@@ -113,6 +120,9 @@ impl ApiError {
             Self::BadRequest(why) => Self::BadRequest(why.clone()),
             Self::Conflict(why) => Self::Conflict(why),
             Self::RateLimited { retry_after_s } => Self::RateLimited {
+                retry_after_s: *retry_after_s,
+            },
+            Self::QuotaExceeded { retry_after_s } => Self::QuotaExceeded {
                 retry_after_s: *retry_after_s,
             },
             Self::UpstreamUnavailable => Self::UpstreamUnavailable,
@@ -144,7 +154,9 @@ impl ResponseError for ApiError {
             Self::NoActiveDevice | Self::NotFound => StatusCode::NOT_FOUND,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Conflict(_) => StatusCode::CONFLICT,
-            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited { .. } | Self::QuotaExceeded { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             Self::UpstreamUnavailable | Self::Unavailable(_) | Self::Unexpected(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -156,7 +168,9 @@ impl ResponseError for ApiError {
             tracing::error!(error = ?self, "request failed");
         }
         let retry_after_s = match self {
-            Self::RateLimited { retry_after_s } => Some(*retry_after_s),
+            Self::RateLimited { retry_after_s } | Self::QuotaExceeded { retry_after_s } => {
+                Some(*retry_after_s)
+            }
             _ => None,
         };
         let mut response = HttpResponse::build(self.status_code());

@@ -3,6 +3,7 @@
 //! One set of queries serves both backends through sqlx's `Any` driver: timestamps are integer seconds,
 //! identifiers and hashes are text, sealed tokens are bytes, and placeholders are `$n` (which SQLite accepts).
 
+mod app;
 mod changes;
 mod links;
 mod oauth;
@@ -20,6 +21,7 @@ use sqlx::{AnyPool, Executor};
 
 use crate::crypto::{CipherError, KeyRing};
 
+pub use app::{APP_REFUSED, AppIncidentRecord, AppRefusal};
 pub use changes::{ChangeKind, ChangeListener, LinkChange};
 pub use links::{
     Actor, Link, LinkStatus, LinkSummary, NewLink, Restoration, Revocation, SpotifyTokens,
