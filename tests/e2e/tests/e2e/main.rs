@@ -43,6 +43,8 @@ mod skill_conversation;
 #[cfg(test)]
 mod skill_safety;
 #[cfg(test)]
+mod spotify2026;
+#[cfg(test)]
 mod storage;
 #[cfg(test)]
 mod store;
