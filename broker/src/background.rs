@@ -195,10 +195,9 @@ async fn adopt_pause(store: Store, cooldown: Arc<Cooldown>) {
     loop {
         ticker.tick().await;
         match store.rate_limit_pause_until().await {
-            Ok(Some(until_ms)) => cooldown.extend_to(
-                PauseKind::RateLimit,
-                u64::try_from(until_ms).unwrap_or(0),
-            ),
+            Ok(Some(until_ms)) => {
+                cooldown.extend_to(PauseKind::RateLimit, u64::try_from(until_ms).unwrap_or(0))
+            }
             Ok(None) => {}
             Err(err) => tracing::debug!(error = ?err, "reading the rate-limit pause failed"),
         }

@@ -154,9 +154,7 @@ impl ResponseError for ApiError {
             Self::NoActiveDevice | Self::NotFound => StatusCode::NOT_FOUND,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Conflict(_) => StatusCode::CONFLICT,
-            Self::RateLimited { .. } | Self::QuotaExceeded { .. } => {
-                StatusCode::TOO_MANY_REQUESTS
-            }
+            Self::RateLimited { .. } | Self::QuotaExceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::UpstreamUnavailable | Self::Unavailable(_) | Self::Unexpected(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }

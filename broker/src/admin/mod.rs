@@ -6,8 +6,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
 use crate::domain::{LinkId, UnixTime};
-use crate::proxy::PauseKind;
 use crate::error::ApiError;
+use crate::proxy::PauseKind;
 use crate::state::SharedState;
 use crate::store::{Actor, Restoration, Revocation};
 

@@ -130,7 +130,11 @@ pub async fn authorize(request: HttpRequest, state: SharedState) -> HttpResponse
 
 /// The page for a browser (or a client) over the caps: 429 with when to try again, nothing stored.
 fn too_many(request: &HttpRequest, retry_after: Duration) -> HttpResponse {
-    let mut response = render(request, StatusCode::TOO_MANY_REQUESTS, Page::TooManyAttempts);
+    let mut response = render(
+        request,
+        StatusCode::TOO_MANY_REQUESTS,
+        Page::TooManyAttempts,
+    );
     let seconds = retry_after.as_secs().saturating_add(1);
     response
         .headers_mut()

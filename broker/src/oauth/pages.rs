@@ -119,10 +119,15 @@ fn text(bundles: &[&FluentBundle<FluentResource>], id: &str) -> String {
     for bundle in bundles {
         if let Some(pattern) = bundle.get_message(id).and_then(|m| m.value()) {
             let mut errors = Vec::new();
-            return bundle.format_pattern(pattern, None, &mut errors).into_owned();
+            return bundle
+                .format_pattern(pattern, None, &mut errors)
+                .into_owned();
         }
     }
-    tracing::error!(message = id, "a page message is missing from every catalogue");
+    tracing::error!(
+        message = id,
+        "a page message is missing from every catalogue"
+    );
     String::new()
 }
 
@@ -198,7 +203,7 @@ mod tests {
                 let bundle = CATALOGUE
                     .bundles
                     .iter()
-                    .find(|b| b.locales.first().is_some_and(|l| l.to_string() == tag));
+                    .find(|b| b.locales.first().is_some_and(|l| *l == tag));
                 let Some(bundle) = bundle else {
                     panic!("no bundle for {tag}");
                 };

@@ -240,7 +240,8 @@ impl Cooldown {
             changed_ms: record.changed_ms,
             next_probe_ms,
         };
-        self.incident_on.store(since_ms.is_some(), Ordering::Release);
+        self.incident_on
+            .store(since_ms.is_some(), Ordering::Release);
     }
 
     /// When the owner's Premium incident began, in milliseconds since the epoch, if one is on.
@@ -325,7 +326,11 @@ mod tests {
             since_ms: None,
             changed_ms: 4,
         });
-        assert_eq!(cooldown.incident_since_ms(), Some(5), "an older record is ignored");
+        assert_eq!(
+            cooldown.incident_since_ms(),
+            Some(5),
+            "an older record is ignored"
+        );
         cooldown.adopt_incident(AppIncidentRecord {
             since_ms: None,
             changed_ms: 6,

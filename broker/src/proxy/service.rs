@@ -236,9 +236,7 @@ impl Proxy {
         let failure = classify(&response, 1);
         match &failure {
             Some(Failure::OwnerLacksPremium) => self.cooldown.owner_lacks_premium(),
-            Some(
-                Failure::Unavailable | Failure::RateLimited(_) | Failure::QuotaExceeded(_),
-            ) => {}
+            Some(Failure::Unavailable | Failure::RateLimited(_) | Failure::QuotaExceeded(_)) => {}
             _ => self.cooldown.spotify_answered(),
         }
         match failure {

@@ -68,9 +68,7 @@ pub fn classify(response: &ApiResponse, default_retry_after_s: u64) -> Option<Fa
         403 if parsed.is_none() && text.contains("not registered") => Failure::UserNotRegistered,
         // Spotify sends this one as plain text ("Active premium subscription required for the owner
         // of the app. …"); a JSON message saying the same is read alike.
-        403 if text.to_ascii_lowercase().contains("owner of the app") => {
-            Failure::OwnerLacksPremium
-        }
+        403 if text.to_ascii_lowercase().contains("owner of the app") => Failure::OwnerLacksPremium,
         403 => Failure::Forbidden,
         404 if reason == Some("NO_ACTIVE_DEVICE") => Failure::NoActiveDevice,
         404 => Failure::NotFound,
@@ -183,7 +181,8 @@ mod tests {
             classify(&response(429, "", None), 5),
             Some(Failure::RateLimited(5))
         );
-        let quota = r#"{"error":{"status":429,"message":"Too many requests","reason":"QUOTA_EXCEEDED"}}"#;
+        let quota =
+            r#"{"error":{"status":429,"message":"Too many requests","reason":"QUOTA_EXCEEDED"}}"#;
         assert_eq!(
             classify(&response(429, quota, Some("30")), 5),
             Some(Failure::QuotaExceeded(30))

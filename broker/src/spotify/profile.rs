@@ -53,7 +53,11 @@ impl SpotifyProfile {
             )));
         }
         if status.as_u16() == 403 {
-            let text = response.text().await.unwrap_or_default().to_ascii_lowercase();
+            let text = response
+                .text()
+                .await
+                .unwrap_or_default()
+                .to_ascii_lowercase();
             return Err(if text.contains("not registered") {
                 ProfileError::NotOnAllowlist
             } else if text.contains("owner of the app") {

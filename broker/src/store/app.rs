@@ -60,10 +60,7 @@ impl Store {
     }
 
     /// Records the incident's state unless a newer change is stored already.
-    pub async fn record_app_incident(
-        &self,
-        record: AppIncidentRecord,
-    ) -> Result<(), StoreError> {
+    pub async fn record_app_incident(&self, record: AppIncidentRecord) -> Result<(), StoreError> {
         sqlx::query(
             "insert into app_incident (app_incident_id, since_ms, changed_ms) values ($1, $2, $3)
              on conflict (app_incident_id) do update set
@@ -80,12 +77,11 @@ impl Store {
 
     /// The incident's stored state, if one was ever recorded.
     pub async fn app_incident(&self) -> Result<Option<AppIncidentRecord>, StoreError> {
-        let row = sqlx::query(
-            "select since_ms, changed_ms from app_incident where app_incident_id = $1",
-        )
-        .bind(SPOTIFY)
-        .fetch_optional(self.pool())
-        .await?;
+        let row =
+            sqlx::query("select since_ms, changed_ms from app_incident where app_incident_id = $1")
+                .bind(SPOTIFY)
+                .fetch_optional(self.pool())
+                .await?;
         row.map(|row| {
             let since: i64 = row.try_get("since_ms")?;
             Ok(AppIncidentRecord {
@@ -137,12 +133,10 @@ impl Store {
     /// Spotify users holding a development-mode seat: those of every link not revoked (a link waiting
     /// for a relink still names an allowlisted user).
     pub async fn seated_users(&self) -> Result<i64, StoreError> {
-        Ok(
-            sqlx::query_scalar(
-                "select count(distinct spotify_user_id) from link where status <> 'revoked'",
-            )
-                .fetch_one(self.pool())
-                .await?,
+        Ok(sqlx::query_scalar(
+            "select count(distinct spotify_user_id) from link where status <> 'revoked'",
         )
+        .fetch_one(self.pool())
+        .await?)
     }
 }

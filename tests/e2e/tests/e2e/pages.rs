@@ -52,10 +52,16 @@ async fn rendered(url: &str, accept_language: &str) -> String {
 fn assert_page(dom: &str, page: Page, lang: &str) {
     let (served_lang, title, what, next) = page_words(page, lang);
     assert_eq!(served_lang, lang);
-    assert!(dom.contains(&format!("<html lang=\"{lang}\"")), "{page:?} {lang}: {dom}");
+    assert!(
+        dom.contains(&format!("<html lang=\"{lang}\"")),
+        "{page:?} {lang}: {dom}"
+    );
     for text in [&title, &what, &next] {
         assert!(!text.is_empty());
-        assert!(dom.contains(text.as_str()), "{page:?} {lang} lacks {text:?}: {dom}");
+        assert!(
+            dom.contains(text.as_str()),
+            "{page:?} {lang} lacks {text:?}: {dom}"
+        );
     }
     assert!(dom.contains("name=\"viewport\""), "{page:?}: {dom}");
     for internal in [
@@ -67,7 +73,10 @@ fn assert_page(dom: &str, page: Page, lang: &str) {
         "bbb_",
         "state",
     ] {
-        assert!(!dom.contains(internal), "{page:?} {lang} shows {internal}: {dom}");
+        assert!(
+            !dom.contains(internal),
+            "{page:?} {lang} shows {internal}: {dom}"
+        );
     }
 }
 

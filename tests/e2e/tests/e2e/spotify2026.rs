@@ -103,7 +103,10 @@ async fn user_not_on_the_allowlist_is_refused_at_linking(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    assert!(response.headers().get("location").is_none(), "no code for Alexa");
+    assert!(
+        response.headers().get("location").is_none(),
+        "no code for Alexa"
+    );
     let page = response.text().await.unwrap();
     assert!(page.contains("User Management"), "{page}");
     assert!(
@@ -111,7 +114,10 @@ async fn user_not_on_the_allowlist_is_refused_at_linking(backend: Backend) {
         "no link that cannot work"
     );
     let app = app_view(&broker).await;
-    assert_eq!(app["recent_refusals"][0]["reason"], "user_not_registered", "{app}");
+    assert_eq!(
+        app["recent_refusals"][0]["reason"], "user_not_registered",
+        "{app}"
+    );
     assert_eq!(app["development_mode_seats"]["used"], 0, "{app}");
     assert_eq!(app["development_mode_seats"]["limit"], 5, "{app}");
     assert!(
@@ -181,15 +187,25 @@ async fn new_conversation_endpoints_are_forwarded(backend: Backend) {
         .put("/me/player/volume?volume_percent=30")
         .await
         .expect_ok(204);
-    skill.put("/me/player/shuffle?state=true").await.expect_ok(204);
-    skill.put("/me/player/repeat?state=track").await.expect_ok(204);
+    skill
+        .put("/me/player/shuffle?state=true")
+        .await
+        .expect_ok(204);
+    skill
+        .put("/me/player/repeat?state=track")
+        .await
+        .expect_ok(204);
     skill
         .post("/me/player/queue?uri=spotify:track:3n3Ppam7vgaVa1iaRUc9Lp")
         .await
         .expect_ok(204);
     let state = skill.get("/me/player").await;
     state.expect_ok(200);
-    assert_ne!(state.cache(), "hit", "a player write drops cached player state");
+    assert_ne!(
+        state.cache(),
+        "hit",
+        "a player write drops cached player state"
+    );
     let state = state.json();
     assert_eq!(state["device"]["volume_percent"], 30);
     assert_eq!(state["shuffle_state"], true);

@@ -62,7 +62,11 @@ async fn development_mode_allowlist_holds_five() {
         ..UserPatch::default()
     };
     assert!(
-        h.sandbox.client.update_user("outsider", &join).await.is_err(),
+        h.sandbox
+            .client
+            .update_user("outsider", &join)
+            .await
+            .is_err(),
         "no seat for a sixth user"
     );
     let leave = UserPatch {
@@ -107,7 +111,11 @@ async fn owner_premium_lapse_fails_every_call_until_renewed() {
         owner_premium: Some(premium),
         ..AppPatch::default()
     };
-    h.sandbox.client.update_app(&lapse(false)).await.expect("lapse");
+    h.sandbox
+        .client
+        .update_app(&lapse(false))
+        .await
+        .expect("lapse");
     for path in ["/v1/me", "/v1/me/player", "/v1/me/playlists"] {
         let response = h.get(path, &t).await;
         assert_eq!(response.status(), StatusCode::FORBIDDEN, "{path}");
@@ -125,7 +133,11 @@ async fn owner_premium_lapse_fails_every_call_until_renewed() {
         h.get("/v1/me", "not-a-token").await.status(),
         StatusCode::UNAUTHORIZED
     );
-    h.sandbox.client.update_app(&lapse(true)).await.expect("renew");
+    h.sandbox
+        .client
+        .update_app(&lapse(true))
+        .await
+        .expect("renew");
     assert_eq!(h.get("/v1/me", &t).await.status(), StatusCode::OK);
 }
 
@@ -146,7 +158,10 @@ async fn playlists_carry_items_and_tracks_is_gone_in_development_mode() {
             .as_str()
             .is_some_and(|h| h.ends_with(&format!("/v1/playlists/{JAZZ_PLAYLIST}/items")))
     );
-    assert_eq!(jazz["tracks"]["total"], 3, "the deprecated field is still sent");
+    assert_eq!(
+        jazz["tracks"]["total"], 3,
+        "the deprecated field is still sent"
+    );
 
     let response = h
         .get(&format!("/v1/playlists/{JAZZ_PLAYLIST}/items?limit=2"), &t)
@@ -156,9 +171,14 @@ async fn playlists_carry_items_and_tracks_is_gone_in_development_mode() {
     assert_eq!(items["total"], 3);
     assert_eq!(items["items"][0]["item"]["name"], "So What");
     assert_eq!(items["items"][0]["item"], items["items"][0]["track"]);
-    assert!(items["next"].as_str().is_some_and(|n| n.contains("/items?")));
+    assert!(
+        items["next"]
+            .as_str()
+            .is_some_and(|n| n.contains("/items?"))
+    );
     expect_json(
-        h.get("/v1/playlists/0000000000000000000000/items", &t).await,
+        h.get("/v1/playlists/0000000000000000000000/items", &t)
+            .await,
         StatusCode::NOT_FOUND,
         api_error(404, "Resource not found"),
     )
@@ -244,8 +264,13 @@ async fn volume_shuffle_repeat_and_queue() {
     )
     .await;
     expect_json(
-        h.api(Method::POST, "/v1/me/player/queue?uri=spotify:album:x", &t, None)
-            .await,
+        h.api(
+            Method::POST,
+            "/v1/me/player/queue?uri=spotify:album:x",
+            &t,
+            None,
+        )
+        .await,
         StatusCode::BAD_REQUEST,
         api_error(400, "Invalid track uri"),
     )
