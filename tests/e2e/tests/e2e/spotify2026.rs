@@ -237,3 +237,63 @@ both_backends!(
     user_not_on_the_allowlist_is_refused_at_linking,
     new_conversation_endpoints_are_forwarded,
 );
+
+/// The app-wide rows on both backends: the newest incident change wins, refusals have no link.
+async fn app_incident_and_refusals_in_the_store(backend: Backend) {
+    use broker::domain::UnixTime;
+    use broker::store::AppIncidentRecord;
+
+    let broker = spawn_broker(backend, spawn_sandbox().await, &[]).await;
+    let store = &broker.store;
+    assert_eq!(store.app_incident().await.unwrap(), None);
+    let began = AppIncidentRecord {
+        since_ms: Some(1_000),
+        changed_ms: 1_000,
+    };
+    store.record_app_incident(began).await.unwrap();
+    let stale_end = AppIncidentRecord {
+        since_ms: None,
+        changed_ms: 999,
+    };
+    store.record_app_incident(stale_end).await.unwrap();
+    assert_eq!(
+        store.app_incident().await.unwrap(),
+        Some(began),
+        "older loses"
+    );
+    let ended = AppIncidentRecord {
+        since_ms: None,
+        changed_ms: 2_000,
+    };
+    store.record_app_incident(ended).await.unwrap();
+    assert_eq!(store.app_incident().await.unwrap(), Some(ended));
+
+    store
+        .record_app_refusal("user_not_registered", UnixTime::from_secs(10))
+        .await
+        .unwrap();
+    store
+        .record_app_refusal("owner_lacks_premium", UnixTime::from_secs(20))
+        .await
+        .unwrap();
+    let refusals = store.recent_app_refusals(1).await.unwrap();
+    assert_eq!(refusals.len(), 1);
+    assert_eq!(refusals[0].reason, "owner_lacks_premium");
+    assert_eq!(refusals[0].at, 20);
+    store
+        .record_quota_pause(5_000, UnixTime::from_secs(1))
+        .await
+        .unwrap();
+    store
+        .record_quota_pause(4_000, UnixTime::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(store.quota_pause_until().await.unwrap(), Some(5_000));
+    assert_eq!(
+        store.rate_limit_pause_until().await.unwrap(),
+        None,
+        "the quota's pause is its own row"
+    );
+}
+
+both_backends!(app_incident_and_refusals_in_the_store);
