@@ -1,5 +1,6 @@
 //! The broker's background loops, each owning its own: purging expired rows, following the change feed
-//! (other replicas' link changes), and adopting the rate-limit pause another replica recorded.
+//! (other replicas' link changes), and adopting the app-wide pauses another replica recorded (a 429's
+//! pause, the owner's Premium incident).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,7 +11,7 @@ use tokio::task::JoinHandle;
 
 use crate::domain::UnixTime;
 use crate::lifecycle::Lifecycle;
-use crate::proxy::Cooldown;
+use crate::proxy::{Cooldown, PauseKind};
 use crate::store::{LinkChange, Store, StoreError};
 
 /// How often expired pending authorizations, codes, tokens and old changes are purged.
@@ -187,16 +188,30 @@ impl FeedCursor {
     }
 }
 
-/// Adopts a rate-limit pause another replica recorded, within about [`PAUSE_POLL`].
+/// Adopts the pauses and the incident another replica recorded, within about [`PAUSE_POLL`].
 async fn adopt_pause(store: Store, cooldown: Arc<Cooldown>) {
     let mut ticker = tokio::time::interval(PAUSE_POLL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
         match store.rate_limit_pause_until().await {
-            Ok(Some(until_ms)) => cooldown.extend_to(u64::try_from(until_ms).unwrap_or(0)),
+            Ok(Some(until_ms)) => {
+                cooldown.extend_to(PauseKind::RateLimit, u64::try_from(until_ms).unwrap_or(0))
+            }
             Ok(None) => {}
             Err(err) => tracing::debug!(error = ?err, "reading the rate-limit pause failed"),
+        }
+        match store.quota_pause_until().await {
+            Ok(Some(until_ms)) => {
+                cooldown.extend_to(PauseKind::Quota, u64::try_from(until_ms).unwrap_or(0));
+            }
+            Ok(None) => {}
+            Err(err) => tracing::debug!(error = ?err, "reading the quota pause failed"),
+        }
+        match store.app_incident().await {
+            Ok(Some(record)) => cooldown.adopt_incident(record),
+            Ok(None) => {}
+            Err(err) => tracing::debug!(error = ?err, "reading the app incident failed"),
         }
     }
 }

@@ -47,6 +47,9 @@ pub struct ProxyConfig {
     pub max_retries: u32,
     /// Cap on the `Retry-After` passed on (and paused for) after a Spotify 429.
     pub max_retry_after_s: u64,
+    /// While Spotify refuses the app because its owner lacks Premium, one request per this many
+    /// seconds (per replica) still goes to Spotify to notice the renewal.
+    pub app_incident_probe_s: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -253,6 +256,7 @@ impl Settings {
             .set_default("proxy.fetch_budget_ms", 5000)?
             .set_default("proxy.max_retries", 2)?
             .set_default("proxy.max_retry_after_s", 60)?
+            .set_default("proxy.app_incident_probe_s", 60)?
             .set_default("cache.max_entries", 50_000)?
             .set_default("cache.max_bytes", 64 * 1024 * 1024)?
             .set_default("cache.max_links", 100_000)?
@@ -394,6 +398,12 @@ impl Settings {
         within("proxy.fetch_budget_ms", proxy.fetch_budget_ms, 1, MAX_MS)?;
         within("proxy.max_retries", proxy.max_retries, 0, 10)?;
         within("proxy.max_retry_after_s", proxy.max_retry_after_s, 1, 3600)?;
+        within(
+            "proxy.app_incident_probe_s",
+            proxy.app_incident_probe_s,
+            1,
+            86_400,
+        )?;
         within("cache.max_entries", cache.max_entries, 1, 100_000_000)?;
         within("cache.max_bytes", cache.max_bytes, 1, 1 << 40)?;
         within("cache.max_links", cache.max_links, 1, 100_000_000)?;

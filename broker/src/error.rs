@@ -40,6 +40,9 @@ pub enum ApiError {
     /// 409 `conflict`: the action does not fit the link's state.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// 429 `quota_exceeded`: the app's Spotify quota is used up; with the seconds to wait.
+    #[error("spotify quota exceeded; retry in {retry_after_s} s")]
+    QuotaExceeded { retry_after_s: u64 },
     /// 503 `upstream_unavailable`: Spotify failed and no usable cached answer exists.
     #[error("spotify unavailable")]
     UpstreamUnavailable,
@@ -73,6 +76,7 @@ impl ApiError {
             Self::NotFound => ErrorCode::NotFound,
             Self::BadRequest(_) => ErrorCode::BadRequest,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
+            Self::QuotaExceeded { .. } => ErrorCode::QuotaExceeded,
             Self::Conflict(_) => ErrorCode::Conflict,
             Self::UpstreamUnavailable => ErrorCode::UpstreamUnavailable,
             Self::Unavailable(_) | Self::Unexpected(_) => ErrorCode::Unavailable,
@@ -84,7 +88,10 @@ impl ApiError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            Self::UpstreamUnavailable | Self::RateLimited { .. } | Self::Unavailable(_)
+            Self::UpstreamUnavailable
+                | Self::RateLimited { .. }
+                | Self::QuotaExceeded { .. }
+                | Self::Unavailable(_)
         )
     }
 
@@ -102,6 +109,9 @@ impl ApiError {
             Self::BadRequest(why) => Self::BadRequest(why.clone()),
             Self::Conflict(why) => Self::Conflict(why.clone()),
             Self::RateLimited { retry_after_s } => Self::RateLimited {
+                retry_after_s: *retry_after_s,
+            },
+            Self::QuotaExceeded { retry_after_s } => Self::QuotaExceeded {
                 retry_after_s: *retry_after_s,
             },
             Self::UpstreamUnavailable => Self::UpstreamUnavailable,
@@ -133,7 +143,9 @@ impl ResponseError for ApiError {
             tracing::error!(error = ?self, "request failed");
         }
         let retry_after_s = match self {
-            Self::RateLimited { retry_after_s } => Some(*retry_after_s),
+            Self::RateLimited { retry_after_s } | Self::QuotaExceeded { retry_after_s } => {
+                Some(*retry_after_s)
+            }
             _ => None,
         };
         let mut response = HttpResponse::build(self.status_code());

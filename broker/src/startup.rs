@@ -91,7 +91,10 @@ impl Application {
                 max_cached_tokens: settings.cache.max_links,
             },
         ));
-        let cooldown = Arc::new(Cooldown::shared(store.clone()));
+        let cooldown = Arc::new(Cooldown::shared(
+            store.clone(),
+            Duration::from_secs(settings.proxy.app_incident_probe_s),
+        ));
         let proxy = Arc::new(Proxy::new(
             Arc::clone(&linked),
             Arc::clone(&lifecycle),

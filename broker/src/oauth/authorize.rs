@@ -6,7 +6,8 @@ use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse};
 
-use super::error::{error_page, no_store};
+use super::error::no_store;
+use super::pages::{Page, render};
 use super::params::Params;
 use crate::domain::{
     BrowserBinding, CodeChallenge, CodeVerifier, OAuthState, RedirectUri, UnixTime,
@@ -22,16 +23,16 @@ const MAX_SCOPE_LEN: usize = 1024;
 pub async fn authorize(request: HttpRequest, state: SharedState) -> HttpResponse {
     let params = match Params::parse(request.query_string().as_bytes()) {
         Ok(params) => params,
-        Err(err) => return error_page(StatusCode::BAD_REQUEST, err.code(), err.description()),
+        Err(err) => {
+            tracing::info!(error = err.description(), "authorization request malformed");
+            return render(&request, StatusCode::BAD_REQUEST, Page::UntrustedRequest);
+        }
     };
     // Until client and redirect URI are known good, nothing is redirected (RFC 6749 §4.1.2.1).
     let client_ok = params.get("client_id") == Some(state.alexa.client_id.as_str());
     if !client_ok {
-        return error_page(
-            StatusCode::BAD_REQUEST,
-            "invalid_client",
-            "unknown client_id",
-        );
+        tracing::info!("authorization request from an unknown client");
+        return render(&request, StatusCode::BAD_REQUEST, Page::UntrustedRequest);
     }
     let Some(redirect_uri) = params
         .get("redirect_uri")
@@ -44,11 +45,8 @@ pub async fn authorize(request: HttpRequest, state: SharedState) -> HttpResponse
         })
         .cloned()
     else {
-        return error_page(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "redirect_uri is missing or not one of the registered redirect urls",
-        );
+        tracing::info!("authorization request with an unregistered redirect uri");
+        return render(&request, StatusCode::BAD_REQUEST, Page::UntrustedRequest);
     };
     let alexa_state = params.get("state").unwrap_or_default().to_owned();
     let fail = |code: &str, description: &str| {
@@ -92,7 +90,7 @@ pub async fn authorize(request: HttpRequest, state: SharedState) -> HttpResponse
             limit = exceeded.limit,
             "authorization refused: too many started in the last minute"
         );
-        return too_many(exceeded.retry_after);
+        return too_many(&request, exceeded.retry_after);
     }
     let oauth_state = OAuthState::generate();
     let verifier = CodeVerifier::generate();
@@ -131,11 +129,11 @@ pub async fn authorize(request: HttpRequest, state: SharedState) -> HttpResponse
 }
 
 /// The page for a browser (or a client) over the caps: 429 with when to try again, nothing stored.
-fn too_many(retry_after: Duration) -> HttpResponse {
-    let mut response = error_page(
+fn too_many(request: &HttpRequest, retry_after: Duration) -> HttpResponse {
+    let mut response = render(
+        request,
         StatusCode::TOO_MANY_REQUESTS,
-        "temporarily_unavailable",
-        "too many account-linking attempts from here; wait a minute and start again from the Alexa app",
+        Page::TooManyAttempts,
     );
     let seconds = retry_after.as_secs().saturating_add(1);
     response

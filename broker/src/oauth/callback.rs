@@ -4,7 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
 
 use super::authorize::{redirect, redirect_error, with_state};
-use super::error::error_page;
+use super::pages::{Page, render};
 use super::params::Params;
 use crate::crypto::{DataKey, WrapAad};
 use crate::domain::{AuthorizationCode, OAuthState, TokenHash, UnixTime};
@@ -22,28 +22,24 @@ pub async fn spotify_callback(request: HttpRequest, state: SharedState) -> HttpR
 async fn finish(request: &HttpRequest, state: &SharedState) -> HttpResponse {
     let params = match Params::parse(request.query_string().as_bytes()) {
         Ok(params) => params,
-        Err(err) => return error_page(StatusCode::BAD_REQUEST, err.code(), err.description()),
+        Err(err) => {
+            tracing::info!(error = err.description(), "spotify callback malformed");
+            return render(request, StatusCode::BAD_REQUEST, Page::UntrustedRequest);
+        }
     };
     let Some(state_hash) = params
         .get("state")
         .and_then(|raw| OAuthState::parse(raw).ok())
         .map(|s| s.hash())
     else {
-        return error_page(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "the state is missing or malformed",
-        );
+        tracing::info!("spotify callback without a usable state");
+        return render(request, StatusCode::BAD_REQUEST, Page::AttemptExpired);
     };
     // Only the browser that started linking may finish it: a callback URL opened anywhere else (sent by
     // an attacker who consented with their own Spotify account) issues no code and uses nothing up.
     let Some(browser) = state.linking_guard.cookie.read(request) else {
         tracing::info!("spotify callback without the linking cookie");
-        return error_page(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "finish linking in the browser where it started; start again from the Alexa app",
-        );
+        return render(request, StatusCode::BAD_REQUEST, Page::WrongBrowser);
     };
     let now = UnixTime::now();
     let pending = match state
@@ -53,20 +49,12 @@ async fn finish(request: &HttpRequest, state: &SharedState) -> HttpResponse {
     {
         Ok(Some(pending)) => pending,
         Ok(None) => {
-            return error_page(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "this linking attempt expired, was already used, or was started in another browser; \
-                 start again from the Alexa app",
-            );
+            tracing::info!("spotify callback for an unknown, used or expired attempt");
+            return render(request, StatusCode::BAD_REQUEST, Page::AttemptExpired);
         }
         Err(err) => {
             tracing::error!(error = ?err, "reading pending authorization failed");
-            return error_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "temporarily_unavailable",
-                "the broker cannot finish linking right now; try again shortly",
-            );
+            return render(request, StatusCode::SERVICE_UNAVAILABLE, Page::Unavailable);
         }
     };
     if let Some(error) = params.get("error") {
@@ -93,13 +81,55 @@ async fn finish(request: &HttpRequest, state: &SharedState) -> HttpResponse {
     };
     match complete(state, &pending, code, now).await {
         Ok(location) => redirect(&location),
-        Err((code, description)) => redirect_error(
+        Err(Unfinished::Redirect(code, description)) => redirect_error(
             &pending.redirect_uri,
             &pending.alexa_state,
             code,
             description,
         ),
+        Err(Unfinished::Refused(status, page)) => render(request, status, page),
     }
+}
+
+/// Why linking did not finish: an OAuth error sent back to Alexa, or Spotify refusing to serve the
+/// account, which only the skill's owner can mend (a page saying so; no link is made).
+enum Unfinished {
+    Redirect(&'static str, &'static str),
+    Refused(StatusCode, Page),
+}
+
+impl From<(&'static str, &'static str)> for Unfinished {
+    fn from((code, description): (&'static str, &'static str)) -> Self {
+        Self::Redirect(code, description)
+    }
+}
+
+/// Spotify refused to serve the account at linking: logged, recorded for the operators, and shown.
+async fn refused(state: &SharedState, err: &ProfileError, now: UnixTime) -> Option<Unfinished> {
+    let (reason, status, page) = match err {
+        ProfileError::NotOnAllowlist => (
+            "user_not_registered",
+            StatusCode::FORBIDDEN,
+            Page::NotOnAllowlist,
+        ),
+        ProfileError::OwnerLacksPremium => {
+            state.proxy.cooldown().owner_lacks_premium();
+            (
+                "owner_lacks_premium",
+                StatusCode::SERVICE_UNAVAILABLE,
+                Page::OwnerLacksPremium,
+            )
+        }
+        ProfileError::Refused(_) | ProfileError::Unavailable(_) => return None,
+    };
+    tracing::warn!(
+        reason,
+        "spotify refused to serve the account at linking; no link made (the skill's owner must act)"
+    );
+    if let Err(store_err) = state.store.record_app_refusal(reason, now).await {
+        tracing::error!(error = ?store_err, "recording the refusal failed");
+    }
+    Some(Unfinished::Refused(status, page))
 }
 
 /// Exchanges Spotify's code, stores the link and mints Alexa's code; on failure, the OAuth error to send.
@@ -109,7 +139,7 @@ async fn complete(
     pending: &PendingAuthorization,
     code: &str,
     now: UnixTime,
-) -> Result<String, (&'static str, &'static str)> {
+) -> Result<String, Unfinished> {
     let grant = state
         .spotify_accounts
         .exchange_code(code, &pending.spotify_code_verifier)
@@ -131,18 +161,29 @@ async fn complete(
         })?;
     let Some(refresh_token) = grant.refresh_token else {
         tracing::warn!("spotify granted no refresh token");
-        return Err(("server_error", "spotify granted no refresh token"));
+        return Err(("server_error", "spotify granted no refresh token").into());
     };
-    let profile = SpotifyProfile::fetch(
+    let profile = match SpotifyProfile::fetch(
         &state.spotify_http,
         &state.spotify_api_url,
         &grant.access_token,
     )
     .await
+    {
+        Ok(profile) => Ok(profile),
+        Err(err) => match refused(state, &err, now).await {
+            Some(unfinished) => return Err(unfinished),
+            None => Err(err),
+        },
+    }
     .map_err(|err| {
         tracing::warn!(error = %err, "reading the spotify profile failed");
         match err {
-            ProfileError::Refused(_) => ("access_denied", "spotify refused to share the account"),
+            ProfileError::Refused(_)
+            | ProfileError::NotOnAllowlist
+            | ProfileError::OwnerLacksPremium => {
+                ("access_denied", "spotify refused to share the account")
+            }
             ProfileError::Unavailable(_) => (
                 "temporarily_unavailable",
                 "spotify is unavailable; try again shortly",

@@ -1,5 +1,5 @@
-//! RFC 6749 error answers: the JSON body for the token and revocation endpoints, and the page shown
-//! when the authorization request is too broken to redirect anywhere.
+//! RFC 6749 error answers: the JSON body for the token and revocation endpoints (the pages people see
+//! live in `pages.rs`).
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
@@ -100,22 +100,4 @@ pub fn no_store(response: &mut actix_web::HttpResponseBuilder) {
     response
         .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .insert_header((header::PRAGMA, HeaderValue::from_static("no-cache")));
-}
-
-/// The page for an authorization request that cannot be redirected (unknown client or redirect URI).
-pub fn error_page(status: StatusCode, code: &str, description: &str) -> HttpResponse {
-    let escape = |s: &str| {
-        s.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace('"', "&quot;")
-    };
-    let mut response = HttpResponse::build(status);
-    no_store(&mut response);
-    response.content_type("text/html; charset=utf-8").body(format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Account linking failed</title></head>\
-         <body><h1>Account linking failed</h1><p>{}</p><p><code>{}</code></p></body></html>",
-        escape(description),
-        escape(code)
-    ))
 }

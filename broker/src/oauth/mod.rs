@@ -6,6 +6,7 @@ mod callback;
 mod client_auth;
 mod error;
 mod limits;
+mod pages;
 mod params;
 mod revoke;
 mod token;
@@ -13,6 +14,7 @@ mod token;
 pub use browser::{BrowserCookie, COOKIE_NAME, SECURE_COOKIE_NAME};
 pub use error::OAuthError;
 pub use limits::AuthorizeLimits;
+pub use pages::{Page, words as page_words};
 
 use actix_web::web;
 

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use super::allowlist::CachePolicy;
 use super::cache::{CacheKey, CachedAnswer, FetchTicket, ResponseCache};
-use super::{Cooldown, Endpoint};
+use super::{Admission, Cooldown, Endpoint, PauseKind};
 use crate::config::Freshness;
 use crate::error::ApiError;
 use crate::lifecycle::Lifecycle;
@@ -146,6 +146,11 @@ impl Proxy {
         &self.settings
     }
 
+    /// The app-wide pauses (linking reports the owner's refusal there too).
+    pub fn cooldown(&self) -> &Cooldown {
+        &self.cooldown
+    }
+
     /// Answers one call: from the cache for cacheable reads, else straight from Spotify. A player
     /// command that Spotify accepted makes cached player state wrong on every replica.
     pub async fn forward(self: &Arc<Self>, call: ProxyCall) -> Result<Answer, ApiError> {
@@ -192,8 +197,8 @@ impl Proxy {
             }
             _ => Err(err.for_another_caller()),
         };
-        if let Some(retry_after_s) = self.cooldown.remaining_s() {
-            return stale_or(&ApiError::RateLimited { retry_after_s });
+        if let Some(paused) = self.cooldown.paused() {
+            return stale_or(&paused);
         }
         let ticket = self.cache.ticket();
         let flight = self.cache.join_or_start(
@@ -214,15 +219,16 @@ impl Proxy {
         }
     }
 
-    /// Calls Spotify as the link's user: refreshes once and retries once on 401, honours the 429 pause.
+    /// Calls Spotify as the link's user: refreshes once and retries once on 401, honours the app-wide
+    /// pauses, and tells them what Spotify's answer means for the app as a whole.
     async fn upstream(
         &self,
         access: &LinkAccess,
         request: &ApiRequest,
         deadline: Instant,
     ) -> Result<ApiResponse, ApiError> {
-        if let Some(retry_after_s) = self.cooldown.remaining_s() {
-            return Err(ApiError::RateLimited { retry_after_s });
+        if self.cooldown.admit()? == Admission::Probe {
+            tracing::info!("probing whether spotify serves the app again");
         }
         let token = self.linked.access_token(access, deadline, None).await?;
         let mut response = self.call(request, &token, deadline).await?;
@@ -236,7 +242,13 @@ impl Proxy {
             }
             response = self.call(request, &retry, deadline).await?;
         }
-        match classify(&response, 1) {
+        let failure = classify(&response, 1);
+        match &failure {
+            Some(Failure::OwnerLacksPremium) => self.cooldown.owner_lacks_premium(),
+            Some(Failure::Unavailable | Failure::RateLimited(_) | Failure::QuotaExceeded(_)) => {}
+            _ => self.cooldown.spotify_answered(),
+        }
+        match failure {
             None => Ok(response),
             Some(failure) => Err(self.normalize(failure)),
         }
@@ -271,20 +283,36 @@ impl Proxy {
             Failure::ScopeMissing => {
                 ApiError::RelinkRequired("spotify needs new consent for a scope")
             }
-            Failure::AppNotPermitted => ApiError::AppNotPermitted,
+            Failure::UserNotRegistered | Failure::OwnerLacksPremium => ApiError::AppNotPermitted,
             Failure::PremiumRequired => ApiError::PremiumRequired,
             Failure::NoActiveDevice => ApiError::NoActiveDevice,
             Failure::Forbidden => ApiError::Forbidden,
             Failure::NotFound => ApiError::NotFound,
             Failure::BadRequest(message) => ApiError::BadRequest(message),
             Failure::RateLimited(seconds) => {
-                let retry_after_s = seconds.clamp(1, self.settings.max_retry_after_s.max(1));
-                self.cooldown.pause(Duration::from_secs(retry_after_s));
+                let retry_after_s = self.retry_after(seconds);
+                self.cooldown
+                    .pause(PauseKind::RateLimit, Duration::from_secs(retry_after_s));
                 tracing::warn!(retry_after_s, "spotify rate limited the app; pausing calls");
                 ApiError::RateLimited { retry_after_s }
             }
+            Failure::QuotaExceeded(seconds) => {
+                let retry_after_s = self.retry_after(seconds);
+                self.cooldown
+                    .pause(PauseKind::Quota, Duration::from_secs(retry_after_s));
+                tracing::warn!(
+                    retry_after_s,
+                    "spotify says the app's quota is used up; pausing calls"
+                );
+                ApiError::QuotaExceeded { retry_after_s }
+            }
             Failure::Unavailable => ApiError::UpstreamUnavailable,
         }
+    }
+
+    /// Spotify's `Retry-After`, capped (never slept on: the pause answers at once).
+    fn retry_after(&self, seconds: u64) -> u64 {
+        seconds.clamp(1, self.settings.max_retry_after_s.max(1))
     }
 
     /// Fetches a cacheable GET on its own budget and stores the answer; revalidates `stale` by ETag.

@@ -11,8 +11,10 @@ pub enum Failure {
     Unauthorized,
     /// 403 "Insufficient client scope": the user must consent again.
     ScopeMissing,
-    /// 403 refusing the app (user not registered in the dashboard, or the owner lacks Premium).
-    AppNotPermitted,
+    /// 403 refusing the app for this user: not on the development-mode allowlist.
+    UserNotRegistered,
+    /// 403 refusing the app for everyone: the owner's Premium lapsed (an app-wide incident).
+    OwnerLacksPremium,
     /// 403 with reason `PREMIUM_REQUIRED`.
     PremiumRequired,
     /// 404 with reason `NO_ACTIVE_DEVICE`.
@@ -25,6 +27,8 @@ pub enum Failure {
     BadRequest(String),
     /// 429 with the seconds Spotify asked for.
     RateLimited(u64),
+    /// 429 with reason `QUOTA_EXCEEDED`: the app's development-mode quota is used up.
+    QuotaExceeded(u64),
     /// 5xx.
     Unavailable,
 }
@@ -61,20 +65,25 @@ pub fn classify(response: &ApiResponse, default_retry_after_s: u64) -> Option<Fa
         401 => Failure::Unauthorized,
         403 if reason == Some("PREMIUM_REQUIRED") => Failure::PremiumRequired,
         403 if message.contains("Insufficient client scope") => Failure::ScopeMissing,
-        403 if parsed.is_none() && text.contains("not registered") => Failure::AppNotPermitted,
-        403 if message.to_ascii_lowercase().contains("owner of the app") => {
-            Failure::AppNotPermitted
-        }
+        403 if parsed.is_none() && text.contains("not registered") => Failure::UserNotRegistered,
+        // Spotify sends this one as plain text ("Active premium subscription required for the owner
+        // of the app. …"); a JSON message saying the same is read alike.
+        403 if text.to_ascii_lowercase().contains("owner of the app") => Failure::OwnerLacksPremium,
         403 => Failure::Forbidden,
         404 if reason == Some("NO_ACTIVE_DEVICE") => Failure::NoActiveDevice,
         404 => Failure::NotFound,
-        429 => Failure::RateLimited(
-            response
+        429 => {
+            let seconds = response
                 .retry_after
                 .as_deref()
                 .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(default_retry_after_s),
-        ),
+                .unwrap_or(default_retry_after_s);
+            if reason == Some("QUOTA_EXCEEDED") {
+                Failure::QuotaExceeded(seconds)
+            } else {
+                Failure::RateLimited(seconds)
+            }
+        }
         500.. => Failure::Unavailable,
         _ => Failure::BadRequest(if message.is_empty() {
             format!("spotify answered {status}")
@@ -123,7 +132,13 @@ mod tests {
             (
                 403,
                 "User not registered in the Developer Dashboard",
-                Some(Failure::AppNotPermitted),
+                Some(Failure::UserNotRegistered),
+            ),
+            (
+                403,
+                "Active premium subscription required for the owner of the app. When the \
+                 subscription status changes, it can take a few hours before requests are allowed again.",
+                Some(Failure::OwnerLacksPremium),
             ),
             (
                 403,
@@ -165,6 +180,16 @@ mod tests {
         assert_eq!(
             classify(&response(429, "", None), 5),
             Some(Failure::RateLimited(5))
+        );
+        let quota =
+            r#"{"error":{"status":429,"message":"Too many requests","reason":"QUOTA_EXCEEDED"}}"#;
+        assert_eq!(
+            classify(&response(429, quota, Some("30")), 5),
+            Some(Failure::QuotaExceeded(30))
+        );
+        assert_eq!(
+            classify(&response(429, quota, None), 5),
+            Some(Failure::QuotaExceeded(5))
         );
     }
 }

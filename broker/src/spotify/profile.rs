@@ -14,6 +14,12 @@ pub struct SpotifyProfile {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
+    /// Spotify's plain-text 403: the user is not on the development-mode app's allowlist.
+    #[error("spotify refuses the user: not on the app's allowlist")]
+    NotOnAllowlist,
+    /// Spotify's plain-text 403: the app's owner lacks Premium, so the app serves nobody.
+    #[error("spotify refuses the app: its owner lacks premium")]
+    OwnerLacksPremium,
     #[error("spotify refused to read the profile (status {0})")]
     Refused(u16),
     #[error("spotify profile unavailable")]
@@ -45,6 +51,20 @@ impl SpotifyProfile {
             return Err(ProfileError::Unavailable(anyhow::anyhow!(
                 "spotify /v1/me answered {status}"
             )));
+        }
+        if status.as_u16() == 403 {
+            let text = response
+                .text()
+                .await
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            return Err(if text.contains("not registered") {
+                ProfileError::NotOnAllowlist
+            } else if text.contains("owner of the app") {
+                ProfileError::OwnerLacksPremium
+            } else {
+                ProfileError::Refused(403)
+            });
         }
         if !status.is_success() {
             return Err(ProfileError::Refused(status.as_u16()));

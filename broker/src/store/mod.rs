@@ -3,6 +3,7 @@
 //! One set of queries serves both backends through sqlx's `Any` driver: timestamps are integer seconds,
 //! identifiers and hashes are text, sealed tokens are bytes, and placeholders are `$n` (which SQLite accepts).
 
+mod app;
 mod changes;
 mod key_ring;
 mod links;
@@ -21,6 +22,7 @@ use sqlx::{AnyPool, Executor};
 
 use crate::crypto::{CipherError, KeyRing};
 
+pub use app::{APP_REFUSED, AppIncidentRecord, AppRefusal};
 pub use changes::{ChangeKind, ChangeListener, LinkChange};
 pub use key_ring::{KeyUsage, RewrapReport};
 pub use links::{

@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::seed::{DeviceSeed, PlayerSeed, PlaylistSeed, RefreshMode, UserPatch, UserSeed};
+use crate::state::app::AppPatch;
 use crate::state::counters::CounterSnapshot;
 use crate::state::faults::{FaultKind, FaultRule};
 
@@ -181,6 +182,35 @@ impl SandboxClient {
             include_token_endpoint: false,
         })
         .await
+    }
+
+    /// Answers the next `n` Web API calls with the quota's 429 (`reason: QUOTA_EXCEEDED`).
+    pub async fn quota_exceeded_next(
+        &self,
+        n: u32,
+        retry_after_s: Option<u64>,
+    ) -> anyhow::Result<()> {
+        self.add_fault(&FaultRule {
+            count: n,
+            kind: FaultKind::QuotaExceeded { retry_after_s },
+            path_prefix: None,
+            include_token_endpoint: false,
+        })
+        .await
+    }
+
+    /// Changes the app's mode or its owner's Premium (`owner_premium: false` makes every Web API call
+    /// of a development-mode app fail until it is set back).
+    pub async fn update_app(&self, patch: &AppPatch) -> anyhow::Result<()> {
+        self.call(Method::PATCH, "/sandbox/app", Some(patch))
+            .await
+            .map(drop)
+    }
+
+    /// The app's mode, owner's Premium, seats and allowlist.
+    pub async fn app(&self) -> anyhow::Result<Value> {
+        self.call_json(Method::GET, "/sandbox/app", None::<&()>)
+            .await
     }
 
     /// Drops every pending fault and the latency.

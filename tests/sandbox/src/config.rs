@@ -2,6 +2,7 @@
 
 use crate::demo;
 use crate::seed::UserSeed;
+use crate::state::app::AppSettings;
 
 /// How a sandbox starts: which Spotify app it impersonates and which users exist.
 #[derive(Debug, Clone)]
@@ -18,6 +19,8 @@ pub struct SandboxConfig {
     pub public_url: Option<String>,
     /// Number of HTTP worker threads.
     pub workers: usize,
+    /// The app's mode and its owner's subscription at start.
+    pub app: AppSettings,
 }
 
 impl Default for SandboxConfig {
@@ -29,6 +32,7 @@ impl Default for SandboxConfig {
             users: vec![demo::alice()],
             public_url: None,
             workers: 2,
+            app: AppSettings::default(),
         }
     }
 }

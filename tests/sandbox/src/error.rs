@@ -35,9 +35,19 @@ pub enum SandboxError {
     /// Web API call by a user not registered for the app: 403, plain text.
     #[error("user not registered in the developer dashboard")]
     NotRegistered,
+    /// Web API call of a development-mode app whose owner's Premium lapsed: 403, plain text. The text is
+    /// what Spotify sends (as reported in zmb3/spotify#301, spotipy-dev/spotipy#1233 and
+    /// spotDL/spotify-downloader#2634, 159 characters, not JSON); the February 2026 migration guide says
+    /// the app "will stop working" until the owner resubscribes.
+    #[error("the app owner's premium lapsed")]
+    OwnerLacksPremium,
     /// Malformed control request: 400, `{"error": "<message>"}`.
     #[error("bad control request: {0}")]
     Control(String),
+    /// Control request that does not fit the sandbox's state (a sixth user on a development-mode
+    /// allowlist): 409, `{"error": "<message>"}`.
+    #[error("conflict: {0}")]
+    ControlConflict(String),
     /// Control request naming an unknown user or device: 404, `{"error": "<message>"}`.
     #[error("not found: {0}")]
     ControlNotFound(String),
@@ -83,6 +93,10 @@ impl SandboxError {
     }
 }
 
+/// Spotify's plain-text 403 body for every Web API call of an app whose owner lacks Premium.
+pub const OWNER_LACKS_PREMIUM: &str = "Active premium subscription required for the owner of the app. \
+     When the subscription status changes, it can take a few hours before requests are allowed again.";
+
 /// The body of a Spotify Web API error.
 pub fn api_error_body(
     status: StatusCode,
@@ -102,7 +116,8 @@ impl ResponseError for SandboxError {
         match self {
             Self::Authorize(_) | Self::OAuth { .. } | Self::Control(_) => StatusCode::BAD_REQUEST,
             Self::Api { status, .. } => *status,
-            Self::NotRegistered => StatusCode::FORBIDDEN,
+            Self::NotRegistered | Self::OwnerLacksPremium => StatusCode::FORBIDDEN,
+            Self::ControlConflict(_) => StatusCode::CONFLICT,
             Self::ControlNotFound(_) => StatusCode::NOT_FOUND,
         }
     }
@@ -134,7 +149,12 @@ impl ResponseError for SandboxError {
             Self::NotRegistered => HttpResponse::build(status)
                 .content_type("text/plain; charset=utf-8")
                 .body("User not registered in the Developer Dashboard"),
-            Self::Control(message) | Self::ControlNotFound(message) => {
+            Self::OwnerLacksPremium => HttpResponse::build(status)
+                .content_type("text/plain; charset=utf-8")
+                .body(OWNER_LACKS_PREMIUM),
+            Self::Control(message)
+            | Self::ControlNotFound(message)
+            | Self::ControlConflict(message) => {
                 HttpResponse::build(status).json(json!({"error": message}))
             }
         }

@@ -20,5 +20,6 @@ pub use seed::{
     UserSeed,
 };
 pub use server::{Application, RunningSandbox, Signals, spawn};
+pub use state::app::{AppMode, AppPatch, AppSettings, DEVELOPMENT_SEATS};
 pub use state::counters::CounterSnapshot;
 pub use state::faults::{FaultKind, FaultRule};

@@ -6,5 +6,6 @@ mod api {
     pub mod helpers;
     pub mod oauth;
     pub mod openapi;
+    pub mod spotify2026;
     pub mod web_api;
 }

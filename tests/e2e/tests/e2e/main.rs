@@ -29,6 +29,8 @@ mod logs;
 #[cfg(test)]
 mod one_host;
 #[cfg(test)]
+mod pages;
+#[cfg(test)]
 mod proxy;
 #[cfg(test)]
 mod proxy_access;
@@ -48,5 +50,7 @@ mod service;
 mod skill_conversation;
 #[cfg(test)]
 mod skill_safety;
+#[cfg(test)]
+mod spotify2026;
 #[cfg(test)]
 mod store;

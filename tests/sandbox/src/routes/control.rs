@@ -8,6 +8,7 @@ use serde_json::json;
 use crate::error::SandboxError;
 use crate::seed::{DeviceSeed, PlayerSeed, PlaylistSeed, RefreshMode, UserPatch, UserSeed};
 use crate::state::Sandbox;
+use crate::state::app::{AppPatch, DEVELOPMENT_SEATS};
 use crate::state::faults::{FaultKind, FaultRule};
 use crate::state::player::Player;
 
@@ -39,6 +40,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .limit(1 << 20)
             .error_handler(|err, _| SandboxError::Control(err.to_string()).into()),
     )
+    .route("/sandbox/app", web::get().to(app))
+    .route("/sandbox/app", web::patch().to(update_app))
     .route("/sandbox/users", web::post().to(seed_user))
     .route("/sandbox/users/{id}", web::patch().to(update_user))
     .route("/sandbox/users/{id}/revoke", web::post().to(revoke))
@@ -66,8 +69,27 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/sandbox/counters/reset", web::post().to(reset_counters));
 }
 
-async fn seed_user(sandbox: web::Data<Sandbox>, body: web::Json<UserSeed>) -> HttpResponse {
-    sandbox.seed_user(&body);
+async fn seed_user(
+    sandbox: web::Data<Sandbox>,
+    body: web::Json<UserSeed>,
+) -> Result<HttpResponse, SandboxError> {
+    sandbox.seed_user(&body)?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The app's mode, its owner's subscription and its allowlist.
+async fn app(sandbox: web::Data<Sandbox>) -> HttpResponse {
+    let world = sandbox.world();
+    HttpResponse::Ok().json(json!({
+        "mode": world.app.mode,
+        "owner_premium": world.app.owner_premium,
+        "seats": world.app.seats_limited().then_some(DEVELOPMENT_SEATS),
+        "allowlist": world.allowlist(),
+    }))
+}
+
+async fn update_app(sandbox: web::Data<Sandbox>, body: web::Json<AppPatch>) -> HttpResponse {
+    sandbox.world().app.patch(&body);
     HttpResponse::NoContent().finish()
 }
 
@@ -79,6 +101,10 @@ async fn update_user(
     let patch = body.into_inner();
     let mut world = sandbox.world();
     let rescope = patch.scopes.clone().filter(|s| !s.is_empty());
+    let joins = patch.registered == Some(true) && !world.user_mut(&id)?.registered;
+    if joins {
+        world.check_seat(&id)?;
+    }
     world.user_mut(&id)?.patch(patch);
     if let Some(scopes) = rescope {
         world.grants.rescope_user(&id, &scopes);

@@ -1,4 +1,4 @@
-//! The answers of injected faults: a 5xx or a 429 with `Retry-After`, in Spotify's error shape.
+//! The answers of injected faults: a 5xx, a 429 with `Retry-After`, or the quota's 429, in Spotify's error shape.
 
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
@@ -27,5 +27,16 @@ pub fn response(kind: FaultKind) -> HttpResponse {
                 "API rate limit exceeded",
                 None,
             )),
+        FaultKind::QuotaExceeded { retry_after_s } => {
+            let mut response = HttpResponse::TooManyRequests();
+            if let Some(seconds) = retry_after_s {
+                response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+            }
+            response.json(api_error_body(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many requests",
+                Some("QUOTA_EXCEEDED"),
+            ))
+        }
     }
 }

@@ -49,6 +49,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(resource("/v1/me/player/pause").route(web::put().to(api::player::pause)))
     .service(resource("/v1/me/player/next").route(web::post().to(api::player::next)))
     .service(resource("/v1/me/player/previous").route(web::post().to(api::player::previous)))
+    .service(resource("/v1/me/player/volume").route(web::put().to(api::player::volume)))
+    .service(resource("/v1/me/player/shuffle").route(web::put().to(api::player::shuffle)))
+    .service(resource("/v1/me/player/repeat").route(web::put().to(api::player::repeat)))
+    .service(resource("/v1/me/player/queue").route(web::post().to(api::player::queue)))
+    .service(
+        resource("/v1/playlists/{playlist_id}/items")
+            .route(web::get().to(api::playlists::playlist_items)),
+    )
+    .service(
+        resource("/v1/playlists/{playlist_id}/tracks")
+            .route(web::get().to(api::playlists::playlist_tracks)),
+    )
     .service(resource("/v1/me/playlists").route(web::get().to(api::playlists::my_playlists)))
     .service(resource("/v1/search").route(web::get().to(api::search::search)))
     .configure(control::configure)

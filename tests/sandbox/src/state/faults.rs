@@ -19,6 +19,13 @@ pub enum FaultKind {
         /// Seconds to put in `Retry-After`.
         retry_after_s: u64,
     },
+    /// 429 with `{"error":{"status":429,"message":"Too many requests","reason":"QUOTA_EXCEEDED"}}`, the
+    /// development-mode quota being used up (Spotify's July 2026 changelog), with `Retry-After` when given.
+    QuotaExceeded {
+        /// Seconds to put in `Retry-After`, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_after_s: Option<u64>,
+    },
 }
 
 /// A fault rule: answer the next `count` matching calls with `kind`.

@@ -1,5 +1,6 @@
 //! The sandbox's whole in-memory state, shared by every worker behind short-lived locks.
 
+pub mod app;
 pub mod counters;
 pub mod faults;
 pub mod grants;
@@ -15,6 +16,7 @@ use crate::clock::Clock;
 use crate::config::SandboxConfig;
 use crate::error::SandboxError;
 use crate::seed::UserSeed;
+use app::{AppSettings, DEVELOPMENT_SEATS};
 use counters::Counters;
 use faults::Faults;
 use grants::Grants;
@@ -36,11 +38,13 @@ pub struct World {
     pub users: HashMap<String, User>,
     /// Codes, grants and tokens.
     pub grants: Grants,
+    /// The app's mode and its owner's subscription.
+    pub app: AppSettings,
 }
 
 impl World {
-    /// The user a Web API call acts for, after Spotify's checks in Spotify's order: token, registration,
-    /// then scope (`scopes` lists alternatives; empty means none needed).
+    /// The user a Web API call acts for, after Spotify's checks in Spotify's order: token, the owner's
+    /// Premium, registration, then scope (`scopes` lists alternatives; empty means none needed).
     pub fn api_user(
         &mut self,
         token: &str,
@@ -48,6 +52,9 @@ impl World {
         now_s: i64,
     ) -> Result<ApiCaller<'_>, SandboxError> {
         let caller = self.grants.authenticate(token, now_s)?;
+        if self.app.owner_lapsed() {
+            return Err(SandboxError::OwnerLacksPremium);
+        }
         let allowed =
             scopes.is_empty() || scopes.iter().any(|s| caller.scopes.iter().any(|g| g == s));
         let user = self
@@ -67,6 +74,34 @@ impl World {
             user,
             scopes: caller.scopes,
         })
+    }
+
+    /// Refuses to put `id` on a full development-mode allowlist, as the dashboard's User Management
+    /// does. Users seeded at start are grandfathered, as Spotify kept existing apps' users.
+    pub fn check_seat(&self, id: &str) -> Result<(), SandboxError> {
+        let others = self
+            .users
+            .values()
+            .filter(|u| u.registered && u.id != id)
+            .count();
+        if self.app.seats_limited() && others >= DEVELOPMENT_SEATS {
+            return Err(SandboxError::ControlConflict(format!(
+                "the development-mode allowlist holds at most {DEVELOPMENT_SEATS} users"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The ids on the allowlist, sorted.
+    pub fn allowlist(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .users
+            .values()
+            .filter(|u| u.registered)
+            .map(|u| u.id.clone())
+            .collect();
+        ids.sort();
+        ids
     }
 
     /// A user by id, or the control API's 404.
@@ -118,6 +153,7 @@ impl Sandbox {
             world: Mutex::new(World {
                 users,
                 grants: Grants::default(),
+                app: config.app,
             }),
         }
     }
@@ -127,13 +163,18 @@ impl Sandbox {
         self.world.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Adds or replaces a user (existing grants of that id keep working).
-    pub fn seed_user(&self, seed: &UserSeed) {
+    /// Adds or replaces a user (existing grants of that id keep working); a registered user must find a
+    /// seat on a development-mode allowlist.
+    pub fn seed_user(&self, seed: &UserSeed) -> Result<(), SandboxError> {
         let user = User::from_seed(seed, self.clock.now_ms());
         let mut world = self.world();
+        if seed.registered {
+            world.check_seat(&seed.id)?;
+        }
         if let Some(scopes) = &seed.scopes {
             world.grants.rescope_user(&seed.id, scopes);
         }
         world.users.insert(seed.id.clone(), user);
+        Ok(())
     }
 }

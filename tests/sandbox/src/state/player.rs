@@ -1,4 +1,5 @@
-//! A user's player and the commands that move it: play, pause, skip and transfer, with Spotify's refusals.
+//! A user's player and the commands that move it: play, pause, skip, transfer, volume, shuffle, repeat
+//! and queue, with Spotify's refusals.
 
 use actix_web::http::StatusCode;
 use serde::Deserialize;
@@ -322,5 +323,75 @@ pub fn transfer(user: &mut User, body: TransferBody, now_ms: i64) -> Result<(), 
         freeze(user, now_ms);
         user.player.is_playing = true;
     }
+    Ok(())
+}
+
+/// `PUT /v1/me/player/volume`: the target device's volume; a device that reports no volume refuses.
+pub fn volume(
+    user: &mut User,
+    device_id: Option<&str>,
+    percent: u8,
+    now_ms: i64,
+) -> Result<(), SandboxError> {
+    target(user, device_id, now_ms)?;
+    let active = user.player.device_id.clone();
+    let device = user
+        .devices
+        .iter_mut()
+        .find(|d| Some(&d.id) == active.as_ref())
+        .ok_or_else(|| SandboxError::not_found("Device not found"))?;
+    if device.volume_percent.is_none() {
+        return Err(SandboxError::player(
+            StatusCode::FORBIDDEN,
+            "Player command failed: Cannot control device volume",
+            "VOLUME_CONTROL_DISALLOW",
+        ));
+    }
+    device.volume_percent = Some(percent);
+    Ok(())
+}
+
+/// `PUT /v1/me/player/shuffle`.
+pub fn shuffle(
+    user: &mut User,
+    device_id: Option<&str>,
+    on: bool,
+    now_ms: i64,
+) -> Result<(), SandboxError> {
+    target(user, device_id, now_ms)?;
+    user.player.shuffle = on;
+    Ok(())
+}
+
+/// `PUT /v1/me/player/repeat` with `track`, `context` or `off`.
+pub fn repeat(
+    user: &mut User,
+    device_id: Option<&str>,
+    state: &str,
+    now_ms: i64,
+) -> Result<(), SandboxError> {
+    target(user, device_id, now_ms)?;
+    user.player.repeat = state.to_owned();
+    Ok(())
+}
+
+/// `POST /v1/me/player/queue`: the item plays next, after the current one.
+pub fn enqueue(
+    user: &mut User,
+    device_id: Option<&str>,
+    uri: &str,
+    now_ms: i64,
+) -> Result<(), SandboxError> {
+    if !uri.starts_with("spotify:track:") && !uri.starts_with("spotify:episode:") {
+        return Err(SandboxError::bad_request("Invalid track uri"));
+    }
+    target(user, device_id, now_ms)?;
+    user.ensure_items(&[uri.to_owned()]);
+    let at = if user.player.queue.is_empty() {
+        0
+    } else {
+        user.player.index + 1
+    };
+    user.player.queue.insert(at, uri.to_owned());
     Ok(())
 }

@@ -187,7 +187,9 @@ pub fn owner(base: &str, user: &User) -> Value {
 /// SimplifiedPlaylistObject (with both the current `items` and the older `tracks` reference).
 pub fn simplified_playlist(base: &str, playlist: &Playlist, user: &User) -> Value {
     let id = &playlist.id;
-    let tracks_ref = json!({ "href": format!("{base}/v1/playlists/{id}/tracks"), "total": playlist.tracks.len() });
+    let total = playlist.tracks.len();
+    let items_ref = json!({ "href": format!("{base}/v1/playlists/{id}/items"), "total": total });
+    let tracks_ref = json!({ "href": format!("{base}/v1/playlists/{id}/tracks"), "total": total });
     json!({
         "collaborative": playlist.collaborative,
         "description": playlist.description,
@@ -199,10 +201,28 @@ pub fn simplified_playlist(base: &str, playlist: &Playlist, user: &User) -> Valu
         "owner": owner(base, user),
         "public": playlist.public,
         "snapshot_id": playlist.snapshot_id,
-        "items": tracks_ref.clone(),
+        "items": items_ref,
         "tracks": tracks_ref,
         "type": "playlist",
         "uri": playlist.uri,
+    })
+}
+
+/// PlaylistTrackObject: the track as `item`, and again as the deprecated `track` Spotify still sends.
+pub fn playlist_entry(base: &str, entry: &Track, user: &User) -> Value {
+    let item = track(base, entry);
+    json!({
+        "added_at": "2024-01-01T00:00:00Z",
+        "added_by": {
+            "external_urls": open_url("user", &user.id),
+            "href": format!("{base}/v1/users/{}", user.id),
+            "id": user.id,
+            "type": "user",
+            "uri": format!("spotify:user:{}", user.id),
+        },
+        "is_local": false,
+        "item": item.clone(),
+        "track": item,
     })
 }
 

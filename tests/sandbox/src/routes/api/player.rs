@@ -1,4 +1,5 @@
-//! The player endpoints: playback state, devices, and the play/pause/skip/transfer commands.
+//! The player endpoints: playback state, devices, and the play/pause/skip/transfer/volume/shuffle/
+//! repeat/queue commands.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
@@ -25,6 +26,21 @@ pub struct StateQuery {
 #[derive(Debug, Deserialize)]
 pub struct CommandQuery {
     device_id: Option<String>,
+}
+
+/// Query of the volume, shuffle, repeat and queue commands (each reads the one it needs).
+#[derive(Debug, Deserialize)]
+pub struct SettingQuery {
+    device_id: Option<String>,
+    volume_percent: Option<String>,
+    state: Option<String>,
+    uri: Option<String>,
+}
+
+fn required<'a>(value: Option<&'a str>, name: &str) -> Result<&'a str, SandboxError> {
+    value
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| SandboxError::bad_request(format!("Required parameter {name} missing")))
 }
 
 fn playback(
@@ -218,5 +234,65 @@ pub async fn transfer(
         let body: TransferBody = serde_json::from_slice(&body)
             .map_err(|_| SandboxError::bad_request("Required field device_ids missing"))?;
         player::transfer(user, body, now)
+    })
+}
+
+/// `PUT /v1/me/player/volume?volume_percent=0..100`.
+pub async fn volume(
+    req: HttpRequest,
+    query: web::Query<SettingQuery>,
+    sandbox: web::Data<Sandbox>,
+) -> Result<HttpResponse, SandboxError> {
+    command(&req, &sandbox, |user, now| {
+        let raw = required(query.volume_percent.as_deref(), "volume_percent")?;
+        let percent = raw
+            .parse::<u8>()
+            .ok()
+            .filter(|p| *p <= 100)
+            .ok_or_else(|| SandboxError::bad_request("Invalid volume_percent"))?;
+        player::volume(user, query.device_id.as_deref(), percent, now)
+    })
+}
+
+/// `PUT /v1/me/player/shuffle?state=true|false`.
+pub async fn shuffle(
+    req: HttpRequest,
+    query: web::Query<SettingQuery>,
+    sandbox: web::Data<Sandbox>,
+) -> Result<HttpResponse, SandboxError> {
+    command(&req, &sandbox, |user, now| {
+        let on = match required(query.state.as_deref(), "state")? {
+            "true" => true,
+            "false" => false,
+            _ => return Err(SandboxError::bad_request("Invalid state")),
+        };
+        player::shuffle(user, query.device_id.as_deref(), on, now)
+    })
+}
+
+/// `PUT /v1/me/player/repeat?state=track|context|off`.
+pub async fn repeat(
+    req: HttpRequest,
+    query: web::Query<SettingQuery>,
+    sandbox: web::Data<Sandbox>,
+) -> Result<HttpResponse, SandboxError> {
+    command(&req, &sandbox, |user, now| {
+        let state = required(query.state.as_deref(), "state")?;
+        if !matches!(state, "track" | "context" | "off") {
+            return Err(SandboxError::bad_request("Invalid state"));
+        }
+        player::repeat(user, query.device_id.as_deref(), state, now)
+    })
+}
+
+/// `POST /v1/me/player/queue?uri=spotify:track:…`.
+pub async fn queue(
+    req: HttpRequest,
+    query: web::Query<SettingQuery>,
+    sandbox: web::Data<Sandbox>,
+) -> Result<HttpResponse, SandboxError> {
+    command(&req, &sandbox, |user, now| {
+        let uri = required(query.uri.as_deref(), "uri")?;
+        player::enqueue(user, query.device_id.as_deref(), uri, now)
     })
 }
