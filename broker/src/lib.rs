@@ -13,6 +13,7 @@ pub mod error;
 pub mod lifecycle;
 pub mod linked;
 pub mod oauth;
+pub mod openapi;
 pub mod proxy;
 pub mod routes;
 pub mod spotify;

@@ -20,8 +20,9 @@ use crate::spotify::WebApi;
 use crate::spotify::{SpotifyAccounts, http_client};
 use crate::state::AppState;
 use crate::store::{PoolSettings, Store};
+use crate::routes::Listener;
 use crate::telemetry::RequestSpan;
-use crate::{admin, api, oauth, routes};
+use crate::{oauth, routes};
 
 /// Whether `build` applies pending migrations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +35,8 @@ pub enum Migrations {
 pub struct Application {
     port: u16,
     server: Server,
+    /// The admin listener (`server.admin_bind`), with its port.
+    admin: Option<(u16, Server)>,
     store: Store,
     lifecycle: Arc<Lifecycle>,
     cooldown: Arc<Cooldown>,
@@ -128,24 +131,35 @@ impl Application {
             oauth: settings.oauth,
             max_body_bytes: settings.server.max_body_bytes,
         }));
-        let server = HttpServer::new(move || {
-            App::new()
-                .wrap(TracingLogger::<RequestSpan>::new())
-                .app_data(state.clone())
-                .configure(routes::configure)
-                .configure(oauth::configure)
-                .configure(api::configure)
-                .configure(admin::configure)
-                .default_service(web::to(routes::not_found))
-        })
-        .listen(listener)
-        .context("starting the http server")?
-        .shutdown_timeout(shutdown_timeout)
-        .run();
+        let admin_listener = settings
+            .server
+            .admin_bind
+            .as_deref()
+            .map(|address| {
+                TcpListener::bind(address)
+                    .with_context(|| format!("server.admin_bind: cannot listen on {address}"))
+            })
+            .transpose()?;
+        let main_routes = if admin_listener.is_some() {
+            Listener::Public
+        } else {
+            Listener::Combined
+        };
+        let server = serve(listener, &state, main_routes, shutdown_timeout)?;
         tracing::info!(address = %format!("http://{bound}"), "broker listening");
+        let admin = match admin_listener {
+            Some(listener) => {
+                let bound = listener.local_addr().context("reading the admin address")?;
+                let server = serve(listener, &state, Listener::Admin, shutdown_timeout)?;
+                tracing::info!(address = %format!("http://{bound}"), "broker admin listening");
+                Some((bound.port(), server))
+            }
+            None => None,
+        };
         Ok(Self {
             port,
             server,
+            admin,
             store,
             lifecycle,
             cooldown,
@@ -158,6 +172,11 @@ impl Application {
         self.port
     }
 
+    /// The admin listener's port, when `server.admin_bind` is set.
+    pub fn admin_port(&self) -> Option<u16> {
+        self.admin.as_ref().map(|(port, _)| *port)
+    }
+
     /// A handle that stops the server (gracefully or not) from elsewhere, as SIGTERM does.
     pub fn server_handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
@@ -167,7 +186,18 @@ impl Application {
     /// way to store what Spotify answered before the store closes.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let background = Background::start(self.store.clone(), self.lifecycle, self.cooldown);
+        let admin = self.admin.map(|(_, server)| {
+            let handle = server.handle();
+            (handle, tokio::spawn(server))
+        });
         let result = self.server.await;
+        // The main listener's end (SIGTERM, or its handle) ends the admin listener too.
+        if let Some((handle, task)) = admin {
+            handle.stop(true).await;
+            if let Ok(Err(err)) = task.await {
+                tracing::warn!(error = %err, "the admin listener failed");
+            }
+        }
         if !self.refreshes.drain(self.refresh_drain).await {
             tracing::warn!("a spotify refresh was still running at shutdown");
         }
@@ -175,6 +205,27 @@ impl Application {
         self.store.close().await;
         result
     }
+}
+
+/// Starts serving `routes` on `listener` (the server runs once awaited).
+fn serve(
+    listener: TcpListener,
+    state: &web::Data<Arc<AppState>>,
+    routes: Listener,
+    shutdown_timeout: u64,
+) -> anyhow::Result<Server> {
+    let state = state.clone();
+    Ok(HttpServer::new(move || {
+        App::new()
+            .wrap(TracingLogger::<RequestSpan>::new())
+            .app_data(state.clone())
+            .configure(routes::configure(routes))
+            .default_service(web::to(routes::not_found))
+    })
+    .listen(listener)
+    .context("starting the http server")?
+    .shutdown_timeout(shutdown_timeout)
+    .run())
 }
 
 /// Opens the store named by `database.url` (lazily: no connection is made here).

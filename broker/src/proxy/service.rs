@@ -229,7 +229,7 @@ impl Proxy {
         }
         match classify(&response, 1) {
             None => Ok(response),
-            Some(failure) => Err(self.normalize(failure)),
+            Some(failure) => Err(self.normalize(link_id, failure)),
         }
     }
 
@@ -254,7 +254,7 @@ impl Proxy {
             })
     }
 
-    fn normalize(&self, failure: Failure) -> ApiError {
+    fn normalize(&self, link_id: &LinkId, failure: Failure) -> ApiError {
         match failure {
             Failure::Unauthorized => {
                 ApiError::RelinkRequired("spotify still refuses the refreshed token")
@@ -262,7 +262,14 @@ impl Proxy {
             Failure::ScopeMissing => {
                 ApiError::RelinkRequired("spotify needs new consent for a scope")
             }
-            Failure::AppNotPermitted => ApiError::AppNotPermitted,
+            Failure::AppNotPermitted => {
+                self.lifecycle.app_refused(
+                    Some(*link_id),
+                    "spotify refuses the app for this user: not on the app's allowlist, or the \
+                     owner lacks premium",
+                );
+                ApiError::AppNotPermitted
+            }
             Failure::PremiumRequired => ApiError::PremiumRequired,
             Failure::NoActiveDevice => ApiError::NoActiveDevice,
             Failure::Forbidden => ApiError::Forbidden,

@@ -3,6 +3,8 @@
 //! One set of queries serves both backends through sqlx's `Any` driver: timestamps are integer seconds,
 //! identifiers and hashes are text, sealed tokens are bytes, and placeholders are `$n` (which SQLite accepts).
 
+mod admin;
+mod audit;
 mod changes;
 mod links;
 mod oauth;
@@ -20,6 +22,8 @@ use sqlx::{AnyPool, Executor};
 
 use crate::crypto::{CipherError, KeyRing};
 
+pub use admin::{LinkDetails, LinkFilter, SPOTIFY_GRANT_LIFETIME_S};
+pub use audit::{AuditCursor, AuditEvent, AuditFilter, AuditKind};
 pub use changes::{ChangeKind, ChangeListener, LinkChange};
 pub use links::{
     Actor, Link, LinkStatus, LinkSummary, NewLink, Restoration, Revocation, SpotifyTokens,

@@ -4,7 +4,7 @@
 use secrecy::{ExposeSecret, SecretString};
 
 use super::sealed::SealedField;
-use super::{Actor, ChangeKind, Store, StoreError};
+use super::{Actor, AuditKind, ChangeKind, Store, StoreError};
 use crate::domain::{LinkId, UnixTime};
 
 /// A refresh lease held by one process on one link.
@@ -84,7 +84,7 @@ impl Store {
             "update link set spotify_access_token = $4, spotify_access_expires_at = $5,
                  spotify_refresh_token = coalesce($6, spotify_refresh_token),
                  token_version = token_version + 1, refresh_lease_owner = null,
-                 refresh_lease_until = null, updated_at = $7
+                 refresh_lease_until = null, updated_at = $7, last_refreshed_at = $7
              where link_id = $1 and refresh_lease_owner = $2 and token_version = $3
                and status = 'active'",
         )
@@ -150,7 +150,7 @@ impl Store {
         self.record_audit(
             &mut tx,
             &lease.link_id,
-            "relink_required",
+            AuditKind::RelinkRequired,
             Actor::Broker,
             Some(reason),
             now,
@@ -181,7 +181,7 @@ impl Store {
         self.record_audit(
             &mut tx,
             link_id,
-            "relink_held_back",
+            AuditKind::RelinkHeldBack,
             Actor::Broker,
             Some(reason),
             now,
