@@ -175,6 +175,7 @@ impl From<LinkStatusParam> for LinkStatus {
 #[utoipa::path(
     get,
     path = "/admin/links",
+    operation_id = "list_links",
     tag = "admin",
     params(LinkQuery),
     security(("admin_token" = [])),
@@ -222,6 +223,7 @@ async fn list(request: HttpRequest, state: SharedState) -> Result<HttpResponse, 
 #[utoipa::path(
     get,
     path = "/admin/links/{link_id}",
+    operation_id = "show_link",
     tag = "admin",
     params(("link_id" = String, Path, format = Uuid, description = "the link")),
     security(("admin_token" = [])),
@@ -252,6 +254,7 @@ async fn show(
 #[utoipa::path(
     delete,
     path = "/admin/links/{link_id}",
+    operation_id = "revoke_link",
     tag = "admin",
     params(("link_id" = String, Path, format = Uuid, description = "the link")),
     security(("admin_token" = [])),
@@ -281,6 +284,7 @@ async fn revoke(
 #[utoipa::path(
     post,
     path = "/admin/links/{link_id}/restore",
+    operation_id = "restore_link",
     tag = "admin",
     params(("link_id" = String, Path, format = Uuid, description = "the link")),
     security(("admin_token" = [])),
@@ -372,6 +376,7 @@ struct AuditQuery {
 #[utoipa::path(
     get,
     path = "/admin/audit",
+    operation_id = "read_audit_trail",
     tag = "admin",
     params(AuditQuery),
     security(("admin_token" = [])),

@@ -32,6 +32,7 @@ pub struct LinkStatusBody {
 #[utoipa::path(
     get,
     path = "/v1/link",
+    operation_id = "link_status",
     tag = "internal",
     params(
         ("X-Alexa-User-Id" = Option<String>, Header, description = "Alexa's userId; bound (as a hash) to the link"),
@@ -77,6 +78,7 @@ pub async fn status(request: HttpRequest, state: SharedState) -> Result<HttpResp
 #[utoipa::path(
     post,
     path = "/v1/link/revoke",
+    operation_id = "revoke_link_for_user",
     tag = "internal",
     params(
         ("X-Alexa-User-Id" = Option<String>, Header, description = "Alexa's userId, to find the link when the token is gone"),

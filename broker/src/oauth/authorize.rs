@@ -23,6 +23,7 @@ const MAX_SCOPE_LEN: usize = 1024;
 #[utoipa::path(
     get,
     path = "/oauth/authorize",
+    operation_id = "authorize",
     tag = "oauth",
     params(super::AuthorizeQuery),
     responses(

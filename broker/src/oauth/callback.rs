@@ -16,6 +16,7 @@ use crate::store::{NewAuthorizationCode, NewLink, PendingAuthorization, SpotifyT
 #[utoipa::path(
     get,
     path = "/oauth/spotify/callback",
+    operation_id = "spotify_callback",
     tag = "oauth",
     params(super::CallbackQuery),
     responses(

@@ -13,6 +13,7 @@ use crate::state::SharedState;
 #[utoipa::path(
     post,
     path = "/oauth/revoke",
+    operation_id = "revoke_token",
     tag = "oauth",
     request_body(content = super::RevokeForm, content_type = "application/x-www-form-urlencoded"),
     security((), ("client_basic" = [])),

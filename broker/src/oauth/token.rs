@@ -35,6 +35,7 @@ fn store_failed(err: StoreError) -> OAuthError {
 #[utoipa::path(
     post,
     path = "/oauth/token",
+    operation_id = "token",
     tag = "oauth",
     request_body(content = super::TokenForm, content_type = "application/x-www-form-urlencoded"),
     security((), ("client_basic" = [])),

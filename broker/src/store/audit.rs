@@ -203,7 +203,8 @@ pub(crate) async fn insert_event(
         "insert into audit_event (audit_event_id, link_id, action, actor, reason, created_at)
          values ($1, $2, $3, $4, $5, $6)",
     )
-    .bind(uuid::Uuid::new_v4().to_string())
+    // Time-ordered ids keep events of one second in the order they happened.
+    .bind(uuid::Uuid::now_v7().to_string())
     .bind(link_id.map(ToString::to_string))
     .bind(kind.as_str())
     .bind(actor.to_string())

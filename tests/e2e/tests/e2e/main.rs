@@ -27,6 +27,8 @@ mod linking;
 #[cfg(test)]
 mod logs;
 #[cfg(test)]
+mod operating;
+#[cfg(test)]
 mod proxy;
 #[cfg(test)]
 mod proxy_access;

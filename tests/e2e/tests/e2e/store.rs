@@ -13,6 +13,11 @@ use broker::store::{
 use e2e::{ALEXA_REDIRECT_URI, Backend, TestDatabase, open_store, test_key_ring};
 use secrecy::{ExposeSecret, SecretString};
 
+/// The id of the admin token these tests act with.
+fn admin() -> broker::domain::AdminId {
+    broker::domain::AdminId::of_token("store-suite-admin")
+}
+
 struct Fixture {
     db: TestDatabase,
     store: Store,
@@ -726,7 +731,7 @@ async fn revoke_link_shreds_tokens_and_records_an_audit_event(backend: Backend) 
     let pending = redeemed_grant(&store, id, now).await;
 
     assert_eq!(
-        store.revoke_link(&id, Actor::Admin, now).await.unwrap(),
+        store.revoke_link(&id, Actor::Admin(admin()), now).await.unwrap(),
         Revocation::Revoked
     );
     let link = store.link(&id).await.unwrap().unwrap();
@@ -776,11 +781,11 @@ async fn revoke_link_shreds_tokens_and_records_an_audit_event(backend: Backend) 
         events,
         vec![
             ("linked".to_owned(), "user".to_owned()),
-            ("revoked".to_owned(), "admin".to_owned())
+            ("revoked".to_owned(), format!("admin:{}", admin()))
         ]
     );
     assert_eq!(
-        store.revoke_link(&id, Actor::Admin, now).await.unwrap(),
+        store.revoke_link(&id, Actor::Admin(admin()), now).await.unwrap(),
         Revocation::AlreadyRevoked,
         "a second revoke changes nothing"
     );
@@ -793,7 +798,7 @@ async fn revoke_link_shreds_tokens_and_records_an_audit_event(backend: Backend) 
 
     assert_eq!(
         store
-            .revoke_link(&LinkId::generate(), Actor::Admin, now)
+            .revoke_link(&LinkId::generate(), Actor::Admin(admin()), now)
             .await
             .unwrap(),
         Revocation::NotFound
@@ -865,7 +870,7 @@ async fn concurrent_revokes_and_refreshes_leave_nothing_live(backend: Backend) {
                 store.redeem_authorization_code(&code, now).await.unwrap();
             });
         }
-        for actor in [Actor::Admin, Actor::User, Actor::Cli] {
+        for actor in [Actor::Admin(admin()), Actor::User, Actor::Cli] {
             let store = store.clone();
             tasks.spawn(async move {
                 tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -1078,7 +1083,7 @@ async fn restore_brings_back_only_a_marked_link_with_its_tokens(backend: Backend
         .unwrap()
         .0;
     assert_eq!(
-        store.restore_link(&id, Actor::Admin, now).await.unwrap(),
+        store.restore_link(&id, Actor::Admin(admin()), now).await.unwrap(),
         Restoration::NotRestorable,
         "an active link has nothing to restore"
     );
@@ -1095,21 +1100,21 @@ async fn restore_brings_back_only_a_marked_link_with_its_tokens(backend: Backend
             .unwrap()
     );
     assert_eq!(
-        store.restore_link(&id, Actor::Admin, now).await.unwrap(),
+        store.restore_link(&id, Actor::Admin(admin()), now).await.unwrap(),
         Restoration::Restored
     );
     let link = store.link(&id).await.unwrap().unwrap();
     assert_eq!(link.summary.status, LinkStatus::Active);
     assert_eq!(link.tokens.unwrap().refresh_token.expose_secret(), "r1");
-    store.revoke_link(&id, Actor::Admin, now).await.unwrap();
+    store.revoke_link(&id, Actor::Admin(admin()), now).await.unwrap();
     assert_eq!(
-        store.restore_link(&id, Actor::Admin, now).await.unwrap(),
+        store.restore_link(&id, Actor::Admin(admin()), now).await.unwrap(),
         Restoration::NotRestorable,
         "a revoked link's tokens are gone"
     );
     assert_eq!(
         store
-            .restore_link(&LinkId::generate(), Actor::Admin, now)
+            .restore_link(&LinkId::generate(), Actor::Admin(admin()), now)
             .await
             .unwrap(),
         Restoration::NotFound
