@@ -8,9 +8,9 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use secrecy::ExposeSecret;
 
+use crate::admin::{AdminLink, AuditEventBody};
 use crate::config::{LogFormat, Settings};
 use crate::crypto::generate_key;
-use crate::admin::{AdminLink, AuditEventBody};
 use crate::domain::{KeyId, LinkId, UnixTime};
 use crate::lifecycle::Lifecycle;
 use crate::startup::{Application, Migrations, open_store};
@@ -286,7 +286,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 }
             }
             if !json {
-                print!("{}", table(&["AT", "KIND", "LINK", "ACTOR", "REASON"], &rows));
+                print!(
+                    "{}",
+                    table(&["AT", "KIND", "LINK", "ACTOR", "REASON"], &rows)
+                );
             }
         }
     }

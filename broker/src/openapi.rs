@@ -201,7 +201,11 @@ fn error_response(description: &str) -> utoipa::openapi::Response {
         .build()
 }
 
-fn header_parameter(name: &str, required: bool, description: &str) -> utoipa::openapi::path::Parameter {
+fn header_parameter(
+    name: &str,
+    required: bool,
+    description: &str,
+) -> utoipa::openapi::path::Parameter {
     ParameterBuilder::new()
         .name(name)
         .parameter_in(ParameterIn::Header)
@@ -211,7 +215,9 @@ fn header_parameter(name: &str, required: bool, description: &str) -> utoipa::op
             Required::False
         })
         .description(Some(description))
-        .schema(Some(ObjectBuilder::new().schema_type(utoipa::openapi::Type::String)))
+        .schema(Some(
+            ObjectBuilder::new().schema_type(utoipa::openapi::Type::String),
+        ))
         .build()
 }
 
@@ -295,7 +301,9 @@ impl Modify for SpotifyEndpoints {
                 )))
                 .summary(Some(format!("Spotify {method} /v1{path}")))
                 .description(Some(match cached {
-                    Some(_) => "Forwarded to Spotify as the linked user, through the response cache",
+                    Some(_) => {
+                        "Forwarded to Spotify as the linked user, through the response cache"
+                    }
                     None => "Forwarded to Spotify as the linked user; never cached or retried",
                 }))
                 .security(internal_security())
@@ -305,7 +313,8 @@ impl Modify for SpotifyEndpoints {
                 operation = operation.parameter(parameter);
             }
             if http_method != HttpMethod::Get {
-                operation = operation.response("202", answer("Spotify accepted the command", false));
+                operation =
+                    operation.response("202", answer("Spotify accepted the command", false));
                 operation = operation.request_body(Some(
                     utoipa::openapi::request_body::RequestBodyBuilder::new()
                         .description(Some("passed to Spotify unchanged"))
@@ -313,8 +322,7 @@ impl Modify for SpotifyEndpoints {
                             "application/json",
                             ContentBuilder::new()
                                 .schema(Some(
-                                    ObjectBuilder::new()
-                                        .schema_type(utoipa::openapi::Type::Object),
+                                    ObjectBuilder::new().schema_type(utoipa::openapi::Type::Object),
                                 ))
                                 .build(),
                         )
@@ -322,18 +330,32 @@ impl Modify for SpotifyEndpoints {
                 ));
             }
             for (status, description) in [
-                ("400", "`bad_request`: malformed input, or Spotify refused the request as such"),
-                ("401", "`relink_required` (the user must link again) or `service_unauthorized`"),
-                ("403", "`forbidden`, `app_not_permitted` or `premium_required`"),
+                (
+                    "400",
+                    "`bad_request`: malformed input, or Spotify refused the request as such",
+                ),
+                (
+                    "401",
+                    "`relink_required` (the user must link again) or `service_unauthorized`",
+                ),
+                (
+                    "403",
+                    "`forbidden`, `app_not_permitted` or `premium_required`",
+                ),
                 ("404", "`no_active_device` or `not_found`"),
                 ("429", "`rate_limited`: wait `Retry-After` seconds"),
-                ("503", "`upstream_unavailable` (Spotify) or `unavailable` (the broker's store)"),
+                (
+                    "503",
+                    "`upstream_unavailable` (Spotify) or `unavailable` (the broker's store)",
+                ),
             ] {
                 operation = operation.response(status, error_response(description));
             }
-            openapi
-                .paths
-                .add_path_operation(format!("/v1/spotify{path}"), vec![http_method], operation);
+            openapi.paths.add_path_operation(
+                format!("/v1/spotify{path}"),
+                vec![http_method],
+                operation,
+            );
         }
     }
 }
@@ -354,7 +376,12 @@ mod tests {
     fn served() -> BTreeSet<(String, String)> {
         let mut served: BTreeSet<_> = table()
             .into_iter()
-            .map(|route| (route.method.as_str().to_ascii_lowercase(), route.path.to_owned()))
+            .map(|route| {
+                (
+                    route.method.as_str().to_ascii_lowercase(),
+                    route.path.to_owned(),
+                )
+            })
             .collect();
         for (method, path, _) in Endpoint::allowlist() {
             served.insert((method.to_ascii_lowercase(), format!("/v1/spotify{path}")));
@@ -363,7 +390,9 @@ mod tests {
     }
 
     fn documented(doc: &serde_json::Value) -> BTreeSet<(String, String)> {
-        let methods = ["get", "put", "post", "delete", "patch", "head", "options", "trace"];
+        let methods = [
+            "get", "put", "post", "delete", "patch", "head", "options", "trace",
+        ];
         doc["paths"]
             .as_object()
             .unwrap()
@@ -383,7 +412,10 @@ mod tests {
         let served = served();
         let documented = documented(&doc);
         let undocumented: Vec<_> = served.difference(&documented).collect();
-        assert!(undocumented.is_empty(), "routes without documentation: {undocumented:?}");
+        assert!(
+            undocumented.is_empty(),
+            "routes without documentation: {undocumented:?}"
+        );
         let phantom: Vec<_> = documented.difference(&served).collect();
         assert!(phantom.is_empty(), "documented but not served: {phantom:?}");
         // The table is not trivially small: every area is there.
@@ -437,7 +469,10 @@ mod tests {
         for (path, item) in doc["paths"].as_object().unwrap() {
             for (method, operation) in item.as_object().unwrap() {
                 let id = operation["operationId"].as_str().unwrap();
-                assert!(operation_ids.insert(id.to_owned()), "operationId {id} twice");
+                assert!(
+                    operation_ids.insert(id.to_owned()),
+                    "operationId {id} twice"
+                );
                 let responses = operation["responses"].as_object().unwrap();
                 assert!(!responses.is_empty(), "{method} {path}");
                 let templated: Vec<_> = path
@@ -455,7 +490,9 @@ mod tests {
                         assert!(schemes.contains_key(name), "{method} {path}: {name}");
                     }
                 }
-                let failures = responses.keys().any(|s| s.starts_with('4') || s.starts_with('5'));
+                let failures = responses
+                    .keys()
+                    .any(|s| s.starts_with('4') || s.starts_with('5'));
                 if path != "/healthz" && path != "/openapi.json" {
                     assert!(failures, "{method} {path} documents no failure");
                 }

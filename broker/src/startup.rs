@@ -16,11 +16,11 @@ use crate::credentials::AcceptedTokens;
 use crate::lifecycle::{Lifecycle, ReplicaMemory};
 use crate::linked::{LinkedAccounts, LinkedSettings, RefreshTasks, TokenMemory};
 use crate::proxy::{CacheSettings, Cooldown, Fetched, Proxy, ProxySettings, ResponseCache};
+use crate::routes::Listener;
 use crate::spotify::WebApi;
 use crate::spotify::{SpotifyAccounts, http_client};
 use crate::state::AppState;
 use crate::store::{PoolSettings, Store};
-use crate::routes::Listener;
 use crate::telemetry::RequestSpan;
 use crate::{oauth, routes};
 

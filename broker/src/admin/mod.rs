@@ -23,9 +23,12 @@ pub fn routes() -> [RouteSpec; 5] {
         RouteSpec::new(Method::GET, "/admin/links", Audience::Operator, || {
             web::get().to(list)
         }),
-        RouteSpec::new(Method::GET, "/admin/links/{link_id}", Audience::Operator, || {
-            web::get().to(show)
-        }),
+        RouteSpec::new(
+            Method::GET,
+            "/admin/links/{link_id}",
+            Audience::Operator,
+            || web::get().to(show),
+        ),
         RouteSpec::new(
             Method::DELETE,
             "/admin/links/{link_id}",
@@ -273,7 +276,11 @@ async fn revoke(
 ) -> Result<HttpResponse, ApiError> {
     let admin = require_admin(&request, &state)?;
     let link_id = link_id(&path)?;
-    match state.lifecycle.revoke(&link_id, Actor::Admin(admin)).await? {
+    match state
+        .lifecycle
+        .revoke(&link_id, Actor::Admin(admin))
+        .await?
+    {
         Revocation::Revoked | Revocation::AlreadyRevoked => Ok(HttpResponse::NoContent().finish()),
         Revocation::NotFound => Err(ApiError::NotFound),
     }
@@ -304,7 +311,11 @@ async fn restore(
 ) -> Result<HttpResponse, ApiError> {
     let admin = require_admin(&request, &state)?;
     let link_id = link_id(&path)?;
-    match state.lifecycle.restore(&link_id, Actor::Admin(admin)).await? {
+    match state
+        .lifecycle
+        .restore(&link_id, Actor::Admin(admin))
+        .await?
+    {
         Restoration::Restored => Ok(HttpResponse::NoContent().finish()),
         Restoration::NotRestorable => Err(ApiError::Conflict(
             "only a link marked relink_required whose tokens are kept can be restored",
@@ -398,8 +409,9 @@ async fn audit(request: HttpRequest, state: SharedState) -> Result<HttpResponse,
         .after
         .as_deref()
         .map(|raw| {
-            AuditCursor::parse(raw)
-                .ok_or_else(|| ApiError::BadRequest("after is not a cursor this API gave".to_owned()))
+            AuditCursor::parse(raw).ok_or_else(|| {
+                ApiError::BadRequest("after is not a cursor this API gave".to_owned())
+            })
         })
         .transpose()?;
     let limit = limit(query.limit);

@@ -138,7 +138,12 @@ pub struct RevokeForm {
 /// The OAuth part of the OpenAPI document.
 #[derive(OpenApi)]
 #[openapi(
-    paths(authorize::authorize, callback::spotify_callback, token::token, revoke::revoke),
+    paths(
+        authorize::authorize,
+        callback::spotify_callback,
+        token::token,
+        revoke::revoke
+    ),
     components(schemas(TokenForm, GrantType, RevokeForm, token::TokenResponse))
 )]
 pub struct ApiDoc;

@@ -41,7 +41,8 @@ impl LinkDetails {
 }
 
 // `sealed_by` is the key ring for every link until per-link data keys add the column.
-const DETAIL_COLUMNS: &str = "link_id, spotify_user_id, display_name, status, scopes, authorized_at,
+const DETAIL_COLUMNS: &str =
+    "link_id, spotify_user_id, display_name, status, scopes, authorized_at,
      updated_at, last_refreshed_at, last_used_at, 'key_ring' as sealed_by";
 
 fn details_from_row(row: &AnyRow) -> Result<LinkDetails, StoreError> {
@@ -66,9 +67,9 @@ impl Store {
         after: Option<&LinkId>,
         limit: i64,
     ) -> Result<Vec<LinkDetails>, StoreError> {
-        let authorized_before = filter
-            .relink_due_before
-            .map_or(i64::MAX, |due| due.plus_secs(-SPOTIFY_GRANT_LIFETIME_S).as_secs());
+        let authorized_before = filter.relink_due_before.map_or(i64::MAX, |due| {
+            due.plus_secs(-SPOTIFY_GRANT_LIFETIME_S).as_secs()
+        });
         let rows = sqlx::query(&format!(
             "select {DETAIL_COLUMNS} from link
              where link_id > $1 and ($2 = '' or status = $2) and authorized_at < $3
@@ -95,7 +96,11 @@ impl Store {
     }
 
     /// Records that the skill used a link (callers throttle: this is a write).
-    pub async fn record_link_used(&self, link_id: &LinkId, now: UnixTime) -> Result<(), StoreError> {
+    pub async fn record_link_used(
+        &self,
+        link_id: &LinkId,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "update link set last_used_at = $2
              where link_id = $1 and (last_used_at is null or last_used_at < $2)",

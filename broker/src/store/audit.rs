@@ -106,7 +106,10 @@ impl AuditCursor {
         let decoded = URL_SAFE_NO_PAD.decode(raw).ok()?;
         let text = String::from_utf8(decoded).ok()?;
         let (at, event_id) = text.split_once('.')?;
-        let event_id = uuid::Uuid::parse_str(event_id).ok()?.hyphenated().to_string();
+        let event_id = uuid::Uuid::parse_str(event_id)
+            .ok()?
+            .hyphenated()
+            .to_string();
         Some(Self {
             at: at.parse().ok()?,
             event_id,
@@ -238,7 +241,13 @@ mod tests {
             event_id: uuid::Uuid::new_v4().to_string(),
         };
         assert_eq!(AuditCursor::parse(&cursor.to_string()), Some(cursor));
-        for bad in ["", "x", "MTIz", "!!", &URL_SAFE_NO_PAD.encode("12.not-a-uuid")] {
+        for bad in [
+            "",
+            "x",
+            "MTIz",
+            "!!",
+            &URL_SAFE_NO_PAD.encode("12.not-a-uuid"),
+        ] {
             assert_eq!(AuditCursor::parse(bad), None, "{bad}");
         }
     }

@@ -4,8 +4,8 @@ use secrecy::{ExposeSecret, SecretString};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::sealed::SealedField;
 use super::audit::{AuditKind, insert_event};
+use super::sealed::SealedField;
 use super::{ChangeKind, Store, StoreError};
 use crate::crypto::FieldAad;
 use crate::domain::{AdminId, LinkId, SpotifyUserId, TokenHash, UnixTime};

@@ -5,8 +5,8 @@ use secrecy::{ExposeSecret, SecretString};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
-use super::sealed::SealedField;
 use super::audit::{AuditKind, insert_event};
+use super::sealed::SealedField;
 use super::{Actor, ChangeKind, LinkStatus, Store, StoreError};
 use crate::crypto::FieldAad;
 use crate::domain::{

@@ -11,10 +11,7 @@ use spotify_sandbox::UserPatch;
 
 use crate::proxy_support::{Skill, admin, link};
 
-both_backends!(
-    admin_filters_and_paging,
-    audit_trail_tells_each_links_story
-);
+both_backends!(admin_filters_and_paging, audit_trail_tells_each_links_story);
 
 /// Every operation of the served document answers on the running broker with something other than
 /// the unknown-path 404, and the document is OpenAPI 3.
@@ -209,12 +206,18 @@ async fn admin_filters_and_paging(backend: Backend) {
     assert_eq!(shown["sealed_by"], "key_ring");
     assert!(shown["last_used_at"].is_null(), "{shown}");
     assert!(shown["last_refreshed_at"].is_null(), "{shown}");
-    let authorized = chrono::DateTime::parse_from_rfc3339(shown["authorized_at"].as_str().unwrap())
-        .unwrap();
-    let due = chrono::DateTime::parse_from_rfc3339(shown["relink_due_at"].as_str().unwrap()).unwrap();
+    let authorized =
+        chrono::DateTime::parse_from_rfc3339(shown["authorized_at"].as_str().unwrap()).unwrap();
+    let due =
+        chrono::DateTime::parse_from_rfc3339(shown["relink_due_at"].as_str().unwrap()).unwrap();
     assert_eq!((due - authorized).num_days(), 183);
     // A use of the link (and a refresh Spotify's expired token forces) shows.
-    broker.sandbox.client.expire_access_tokens(ALICE).await.unwrap();
+    broker
+        .sandbox
+        .client
+        .expire_access_tokens(ALICE)
+        .await
+        .unwrap();
     let skill = Skill::new(&broker, &alice.access_token);
     skill.get("/me").await.expect_ok(200);
     let mut shown = Value::Null;
@@ -417,7 +420,10 @@ async fn audit_trail_tells_each_links_story(backend: Backend) {
     // Never a token, a code or a credential.
     let trail = serde_json::to_string(&events).unwrap();
     for secret in &secrets {
-        assert!(!trail.contains(secret.as_str()), "the audit trail holds a secret");
+        assert!(
+            !trail.contains(secret.as_str()),
+            "the audit trail holds a secret"
+        );
     }
     let pool = broker.raw_pool().await;
     let rows: Vec<(String, String, Option<String>)> =
@@ -427,7 +433,10 @@ async fn audit_trail_tells_each_links_story(backend: Backend) {
             .unwrap();
     let stored = format!("{rows:?}");
     for secret in &secrets {
-        assert!(!stored.contains(secret.as_str()), "the audit table holds a secret");
+        assert!(
+            !stored.contains(secret.as_str()),
+            "the audit table holds a secret"
+        );
     }
 }
 
@@ -477,7 +486,11 @@ async fn the_admin_listener_is_apart_from_the_public_one() {
     assert_eq!(status, 200);
     for path in ["/healthz", "/readyz"] {
         assert_eq!(at(&admin_url, Method::GET, path).await.0, 200, "{path}");
-        assert_eq!(at(&broker.base_url, Method::GET, path).await.0, 200, "{path}");
+        assert_eq!(
+            at(&broker.base_url, Method::GET, path).await.0,
+            200,
+            "{path}"
+        );
     }
     for (method, path) in [
         (Method::GET, "/v1/link"),
@@ -490,7 +503,12 @@ async fn the_admin_listener_is_apart_from_the_public_one() {
         assert_eq!(status, 404, "admin listener {method} {path}: {body}");
     }
     // Revoking on the admin listener reaches the public one.
-    let (status, _) = at(&admin_url, Method::DELETE, &format!("/admin/links/{link_id}")).await;
+    let (status, _) = at(
+        &admin_url,
+        Method::DELETE,
+        &format!("/admin/links/{link_id}"),
+    )
+    .await;
     assert_eq!(status, 204);
     Skill::new(&broker, &pair.access_token)
         .get("/me")

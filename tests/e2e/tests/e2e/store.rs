@@ -731,7 +731,10 @@ async fn revoke_link_shreds_tokens_and_records_an_audit_event(backend: Backend) 
     let pending = redeemed_grant(&store, id, now).await;
 
     assert_eq!(
-        store.revoke_link(&id, Actor::Admin(admin()), now).await.unwrap(),
+        store
+            .revoke_link(&id, Actor::Admin(admin()), now)
+            .await
+            .unwrap(),
         Revocation::Revoked
     );
     let link = store.link(&id).await.unwrap().unwrap();
@@ -785,7 +788,10 @@ async fn revoke_link_shreds_tokens_and_records_an_audit_event(backend: Backend) 
         ]
     );
     assert_eq!(
-        store.revoke_link(&id, Actor::Admin(admin()), now).await.unwrap(),
+        store
+            .revoke_link(&id, Actor::Admin(admin()), now)
+            .await
+            .unwrap(),
         Revocation::AlreadyRevoked,
         "a second revoke changes nothing"
     );
@@ -1083,7 +1089,10 @@ async fn restore_brings_back_only_a_marked_link_with_its_tokens(backend: Backend
         .unwrap()
         .0;
     assert_eq!(
-        store.restore_link(&id, Actor::Admin(admin()), now).await.unwrap(),
+        store
+            .restore_link(&id, Actor::Admin(admin()), now)
+            .await
+            .unwrap(),
         Restoration::NotRestorable,
         "an active link has nothing to restore"
     );
@@ -1100,15 +1109,24 @@ async fn restore_brings_back_only_a_marked_link_with_its_tokens(backend: Backend
             .unwrap()
     );
     assert_eq!(
-        store.restore_link(&id, Actor::Admin(admin()), now).await.unwrap(),
+        store
+            .restore_link(&id, Actor::Admin(admin()), now)
+            .await
+            .unwrap(),
         Restoration::Restored
     );
     let link = store.link(&id).await.unwrap().unwrap();
     assert_eq!(link.summary.status, LinkStatus::Active);
     assert_eq!(link.tokens.unwrap().refresh_token.expose_secret(), "r1");
-    store.revoke_link(&id, Actor::Admin(admin()), now).await.unwrap();
+    store
+        .revoke_link(&id, Actor::Admin(admin()), now)
+        .await
+        .unwrap();
     assert_eq!(
-        store.restore_link(&id, Actor::Admin(admin()), now).await.unwrap(),
+        store
+            .restore_link(&id, Actor::Admin(admin()), now)
+            .await
+            .unwrap(),
         Restoration::NotRestorable,
         "a revoked link's tokens are gone"
     );
