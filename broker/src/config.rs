@@ -77,7 +77,8 @@ pub struct Freshness {
 pub struct ServerSettings {
     /// Listen address; port 0 picks a free port.
     pub bind: String,
-    /// Optional second listen address for `/admin/*`; when set, the main listener does not serve it.
+    /// A second listen address for `/admin/*` (and metrics); when set, the main listener serves
+    /// neither.
     pub admin_bind: Option<String>,
     /// External base URL; the Spotify callback is `{public_url}/oauth/spotify/callback`. Unset means the
     /// bound address (`http://127.0.0.1:<port>` when bound to all interfaces), for local runs and tests.

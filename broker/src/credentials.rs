@@ -5,9 +5,9 @@ use actix_web::HttpRequest;
 use actix_web::http::header;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
+use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 
-use crate::domain::{AlexaUserId, BrokerAccessToken};
+use crate::domain::{AdminId, AlexaUserId, BrokerAccessToken};
 use crate::error::ApiError;
 
 const ALEXA_USER_HEADER: &str = "x-alexa-user-id";
@@ -28,10 +28,23 @@ impl AcceptedTokens {
 
     /// Whether `presented` is one of the accepted tokens; always false when none are configured.
     pub fn accepts(&self, presented: &str) -> bool {
+        self.matching(presented).is_some()
+    }
+
+    /// The digest of the accepted token `presented` is, comparing with every candidate in constant
+    /// time (neither which token matched nor how much of it shows in the timing).
+    fn matching(&self, presented: &str) -> Option<[u8; 32]> {
         let presented: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
-        self.0.iter().fold(false, |found, candidate| {
-            found | bool::from(candidate.ct_eq(&presented))
-        })
+        let mut found = Choice::from(0);
+        let mut matched = [0u8; 32];
+        for candidate in &self.0 {
+            let hit = candidate.ct_eq(&presented);
+            for (byte, candidate_byte) in matched.iter_mut().zip(candidate) {
+                byte.conditional_assign(candidate_byte, hit);
+            }
+            found |= hit;
+        }
+        bool::from(found).then_some(matched)
     }
 }
 
@@ -64,14 +77,16 @@ pub fn bearer(request: &HttpRequest) -> Result<BrokerAccessToken, ApiError> {
         ))
 }
 
-/// Checks an operator's `Authorization: Bearer` admin token.
-pub fn require_admin(request: &HttpRequest, accepted: &AcceptedTokens) -> Result<(), ApiError> {
+/// Checks an operator's `Authorization: Bearer` admin token; returns which one it is, by its id.
+pub fn require_admin(
+    request: &HttpRequest,
+    accepted: &AcceptedTokens,
+) -> Result<AdminId, ApiError> {
     let presented = bearer_value(request).ok_or(ApiError::ServiceUnauthorized)?;
-    if accepted.accepts(presented) {
-        Ok(())
-    } else {
-        Err(ApiError::ServiceUnauthorized)
-    }
+    accepted
+        .matching(presented)
+        .map(|digest| AdminId::of_digest(&digest))
+        .ok_or(ApiError::ServiceUnauthorized)
 }
 
 /// `X-Alexa-User-Id`, when present and well formed.
@@ -113,5 +128,27 @@ mod tests {
             "no tokens configured: nothing is accepted"
         );
         assert!(!format!("{accepted:?}").contains("svc"));
+    }
+
+    #[test]
+    fn an_admin_token_is_known_by_its_id() {
+        let accepted =
+            AcceptedTokens::new(&[SecretString::from("adm-a"), SecretString::from("adm-b")]);
+        let request = |token: &str| {
+            actix_web::test::TestRequest::default()
+                .insert_header((header::AUTHORIZATION, format!("Bearer {token}")))
+                .to_http_request()
+        };
+        assert_eq!(
+            require_admin(&request("adm-b"), &accepted).unwrap(),
+            AdminId::of_token("adm-b")
+        );
+        assert_eq!(
+            require_admin(&request("adm-a"), &accepted).unwrap(),
+            AdminId::of_token("adm-a")
+        );
+        assert!(require_admin(&request("adm-c"), &accepted).is_err());
+        let none = actix_web::test::TestRequest::default().to_http_request();
+        assert!(require_admin(&none, &accepted).is_err());
     }
 }

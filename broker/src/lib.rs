@@ -14,6 +14,7 @@ pub mod key_commands;
 pub mod lifecycle;
 pub mod linked;
 pub mod oauth;
+pub mod openapi;
 pub mod proxy;
 pub mod routes;
 pub mod spotify;

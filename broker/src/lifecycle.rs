@@ -5,13 +5,19 @@
 //! change on the other replicas through [`Lifecycle::apply_remote`].
 
 use std::sync::Arc;
+use std::time::Duration;
+
+use moka::sync::Cache;
 
 use crate::crypto::DataKey;
 use crate::domain::{AlexaUserId, BrokerAccessToken, LinkId, UnixTime};
 use crate::store::{
-    Actor, ChangeKind, LinkChange, NewLink, RefreshLease, Restoration, Revocation, Store,
-    StoreError,
+    Actor, AuditKind, ChangeKind, LinkChange, NewLink, RefreshLease, Restoration, Revocation,
+    Store, StoreError,
 };
+
+/// How often one link's (or linking's) app refusal is recorded at most.
+const APP_REFUSAL_AUDIT_EVERY: Duration = Duration::from_secs(60);
 
 /// Something a replica holds in memory about links, which must drop what a change makes wrong.
 pub trait ReplicaMemory: Send + Sync {
@@ -22,6 +28,8 @@ pub trait ReplicaMemory: Send + Sync {
 pub struct Lifecycle {
     store: Store,
     memories: Vec<Arc<dyn ReplicaMemory>>,
+    /// Links (`None`: linking) whose app refusal was recorded within the last minute.
+    app_refusals: Cache<Option<LinkId>, ()>,
 }
 
 impl std::fmt::Debug for Lifecycle {
@@ -35,7 +43,14 @@ impl std::fmt::Debug for Lifecycle {
 impl Lifecycle {
     /// `memories` are this process's caches; the command line passes none.
     pub fn new(store: Store, memories: Vec<Arc<dyn ReplicaMemory>>) -> Self {
-        Self { store, memories }
+        Self {
+            store,
+            memories,
+            app_refusals: Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(APP_REFUSAL_AUDIT_EVERY)
+                .build(),
+        }
     }
 
     pub fn store(&self) -> &Store {
@@ -64,7 +79,7 @@ impl Lifecycle {
             .revoke_link(link_id, actor, UnixTime::now())
             .await?;
         if revocation == Revocation::Revoked {
-            tracing::info!(link_id = %link_id, actor = actor.as_str(), "link revoked");
+            tracing::info!(link_id = %link_id, actor = %actor, "link revoked");
         }
         self.forget_here(*link_id, ChangeKind::Revoked);
         Ok(revocation)
@@ -119,7 +134,7 @@ impl Lifecycle {
             .restore_link(link_id, actor, UnixTime::now())
             .await?;
         if restoration == Restoration::Restored {
-            tracing::info!(link_id = %link_id, actor = actor.as_str(), "link restored");
+            tracing::info!(link_id = %link_id, actor = %actor, "link restored");
             self.forget_here(*link_id, ChangeKind::Restored);
         }
         Ok(restoration)
@@ -147,6 +162,33 @@ impl Lifecycle {
                 .await
             {
                 tracing::warn!(link_id = %link_id, error = ?err, "could not announce a player change");
+            }
+        });
+    }
+
+    /// Spotify refuses the app itself for a link's user (not on a development-mode app's allowlist, or
+    /// the app's owner without Premium), or for a user being linked (`None`: no link is made). Recorded
+    /// in the audit trail in the background, at most once a minute per link on this replica, so a
+    /// refusing app does not flood the trail. `reason` is fixed text, never Spotify's body or a user id.
+    pub fn app_refused(&self, link_id: Option<LinkId>, reason: &'static str) {
+        if self.app_refusals.contains_key(&link_id) {
+            return;
+        }
+        self.app_refusals.insert(link_id, ());
+        tracing::warn!(link_id = ?link_id.map(|id| id.to_string()), reason, "spotify refuses the app");
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            let recorded = store
+                .record_app_event(
+                    link_id.as_ref(),
+                    AuditKind::AppRefused,
+                    Actor::Broker,
+                    Some(reason),
+                    UnixTime::now(),
+                )
+                .await;
+            if let Err(err) = recorded {
+                tracing::warn!(error = ?err, "could not record an app refusal");
             }
         });
     }

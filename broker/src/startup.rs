@@ -15,11 +15,12 @@ use crate::credentials::AcceptedTokens;
 use crate::lifecycle::{Lifecycle, ReplicaMemory};
 use crate::linked::{LinkedAccounts, LinkedSettings, RefreshTasks, TokenMemory};
 use crate::proxy::{CacheSettings, Cooldown, Fetched, Proxy, ProxySettings, ResponseCache};
+use crate::routes::Listener;
 use crate::spotify::WebApi;
 use crate::spotify::{SpotifyAccounts, http_client};
 use crate::state::AppState;
 use crate::store::{PoolSettings, Store};
-use crate::{admin, api, oauth, routes};
+use crate::{oauth, routes};
 
 /// Whether `build` applies pending migrations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,10 +32,9 @@ pub enum Migrations {
 /// A built broker: bound, not yet serving.
 pub struct Application {
     port: u16,
-    /// The admin listener's port and server when `server.admin_bind` is set.
-    admin_port: Option<u16>,
     server: Server,
-    admin_server: Option<Server>,
+    /// The admin listener (`server.admin_bind`), with its port.
+    admin: Option<(u16, Server)>,
     store: Store,
     lifecycle: Arc<Lifecycle>,
     cooldown: Arc<Cooldown>,
@@ -132,64 +132,35 @@ impl Application {
             oauth: settings.oauth,
             max_body_bytes: settings.server.max_body_bytes,
         }));
-        // With `server.admin_bind`, `/admin/*` moves to a server of its own on that address.
-        let admin_listener = match &settings.server.admin_bind {
-            Some(address) => Some(
+        let admin_listener = settings
+            .server
+            .admin_bind
+            .as_deref()
+            .map(|address| {
                 TcpListener::bind(address)
-                    .with_context(|| format!("server.admin_bind: cannot listen on {address}"))?,
-            ),
-            None => None,
+                    .with_context(|| format!("server.admin_bind: cannot listen on {address}"))
+            })
+            .transpose()?;
+        let main_routes = if admin_listener.is_some() {
+            Listener::Public
+        } else {
+            Listener::Combined
         };
-        let admin_apart = admin_listener.is_some();
-        let public_state = state.clone();
-        let server = HttpServer::new(move || {
-            let app = App::new()
-                .wrap(actix_web::middleware::from_fn(crate::telemetry::access_log))
-                .app_data(public_state.clone())
-                .configure(routes::configure)
-                .configure(oauth::configure)
-                .configure(api::configure);
-            if admin_apart {
-                app.default_service(web::to(routes::not_found))
-            } else {
-                app.configure(admin::configure)
-                    .default_service(web::to(routes::not_found))
-            }
-        })
-        .listen(listener)
-        .context("starting the http server")?
-        .shutdown_timeout(shutdown_timeout)
-        .run();
+        let server = serve(listener, &state, main_routes, shutdown_timeout)?;
         tracing::info!(address = %format!("http://{bound}"), "broker listening");
-        let admin_server = match admin_listener {
-            Some(admin_listener) => {
-                let address = admin_listener
-                    .local_addr()
-                    .context("reading the admin address")?;
-                let server = HttpServer::new(move || {
-                    App::new()
-                        .wrap(actix_web::middleware::from_fn(crate::telemetry::access_log))
-                        .app_data(state.clone())
-                        .configure(routes::configure)
-                        .configure(admin::configure)
-                        .default_service(web::to(routes::not_found))
-                })
-                .workers(1)
-                .listen(admin_listener)
-                .context("starting the admin listener")?
-                .shutdown_timeout(shutdown_timeout)
-                .run();
-                tracing::info!(address = %format!("http://{address}"), "broker admin listening");
-                Some((address.port(), server))
+        let admin = match admin_listener {
+            Some(listener) => {
+                let bound = listener.local_addr().context("reading the admin address")?;
+                let server = serve(listener, &state, Listener::Admin, shutdown_timeout)?;
+                tracing::info!(address = %format!("http://{bound}"), "broker admin listening");
+                Some((bound.port(), server))
             }
             None => None,
         };
-        let (admin_port, admin_server) = admin_server.unzip();
         Ok(Self {
             port,
-            admin_port,
             server,
-            admin_server,
+            admin,
             store,
             lifecycle,
             cooldown,
@@ -202,9 +173,9 @@ impl Application {
         self.port
     }
 
-    /// The admin listener's port, when `server.admin_bind` moved `/admin/*` there.
+    /// The admin listener's port, when `server.admin_bind` is set.
     pub fn admin_port(&self) -> Option<u16> {
-        self.admin_port
+        self.admin.as_ref().map(|(port, _)| *port)
     }
 
     /// A handle that stops the server (gracefully or not) from elsewhere, as SIGTERM does.
@@ -216,18 +187,18 @@ impl Application {
     /// way to store what Spotify answered before the store closes.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let background = Background::start(self.store.clone(), self.lifecycle, self.cooldown);
-        // Both servers stop on SIGTERM by themselves; the admin one also stops with the main one.
-        let result = match self.admin_server {
-            None => self.server.await,
-            Some(admin) => {
-                let admin_handle = admin.handle();
-                let admin = tokio::spawn(admin);
-                let result = self.server.await;
-                admin_handle.stop(true).await;
-                let _ = admin.await;
-                result
+        let admin = self.admin.map(|(_, server)| {
+            let handle = server.handle();
+            (handle, tokio::spawn(server))
+        });
+        let result = self.server.await;
+        // The main listener's end (SIGTERM, or its handle) ends the admin listener too.
+        if let Some((handle, task)) = admin {
+            handle.stop(true).await;
+            if let Ok(Err(err)) = task.await {
+                tracing::warn!(error = %err, "the admin listener failed");
             }
-        };
+        }
         if !self.refreshes.drain(self.refresh_drain).await {
             tracing::warn!("a spotify refresh was still running at shutdown");
         }
@@ -235,6 +206,27 @@ impl Application {
         self.store.close().await;
         result
     }
+}
+
+/// Starts serving `routes` on `listener` (the server runs once awaited).
+fn serve(
+    listener: TcpListener,
+    state: &web::Data<Arc<AppState>>,
+    routes: Listener,
+    shutdown_timeout: u64,
+) -> anyhow::Result<Server> {
+    let state = state.clone();
+    Ok(HttpServer::new(move || {
+        App::new()
+            .wrap(actix_web::middleware::from_fn(crate::telemetry::access_log))
+            .app_data(state.clone())
+            .configure(routes::configure(routes))
+            .default_service(web::to(routes::not_found))
+    })
+    .listen(listener)
+    .context("starting the http server")?
+    .shutdown_timeout(shutdown_timeout)
+    .run())
 }
 
 /// Opens the store named by `database.url` (lazily: no connection is made here).

@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use broker_proto::{LinkState, LinkStatusBody};
 
 use crate::credentials;
-use crate::domain::BrokerAccessToken;
+use crate::domain::{BrokerAccessToken, LinkId};
 use crate::error::ApiError;
 use crate::state::SharedState;
 use crate::store::LinkStatus;
@@ -21,6 +21,40 @@ fn wire_state(status: LinkStatus) -> LinkState {
     }
 }
 
+/// The documented shape of `broker_proto::LinkStatusBody`, the body the skill reads.
+#[derive(utoipa::ToSchema)]
+#[schema(as = LinkStatusBody)]
+#[allow(dead_code)] // describes the wire type for the OpenAPI document only
+pub struct LinkStatusDoc {
+    #[schema(value_type = String, format = Uuid)]
+    link_id: LinkId,
+    status: LinkStatus,
+    display_name: Option<String>,
+    /// When the user consented at Spotify (RFC 3339).
+    #[schema(format = DateTime)]
+    authorized_at: String,
+    /// Six months after consent, when Spotify's refresh token dies (RFC 3339).
+    #[schema(format = DateTime)]
+    relink_due_at: String,
+}
+
+/// The user's link: status and relink deadline.
+#[utoipa::path(
+    get,
+    path = "/v1/link",
+    operation_id = "link_status",
+    tag = "internal",
+    params(
+        ("X-Alexa-User-Id" = Option<String>, Header, description = "Alexa's userId; bound (as a hash) to the link"),
+    ),
+    security(("broker_token" = [], "service_token" = [])),
+    responses(
+        (status = 200, description = "the link", body = LinkStatusDoc),
+        (status = 400, description = "`bad_request`: a malformed header", body = crate::openapi::ErrorBody),
+        (status = 401, description = "`relink_required` or `service_unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 503, description = "`unavailable`: the store cannot be reached", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn status(request: HttpRequest, state: SharedState) -> Result<HttpResponse, ApiError> {
     credentials::require_service(&request, &state.service_tokens)?;
     let user = credentials::alexa_user(&request)?;
@@ -50,6 +84,22 @@ pub async fn status(request: HttpRequest, state: SharedState) -> Result<HttpResp
 /// The user disabled the skill: revoke the link found by the token Alexa still had (live or expired) or
 /// else by the Alexa user bound to it. 204 whether or not there was anything to revoke; `unavailable`
 /// (503) when the store cannot be reached, so that Alexa delivers the event again.
+#[utoipa::path(
+    post,
+    path = "/v1/link/revoke",
+    operation_id = "revoke_link_for_user",
+    tag = "internal",
+    params(
+        ("X-Alexa-User-Id" = Option<String>, Header, description = "Alexa's userId, to find the link when the token is gone"),
+    ),
+    security(("service_token" = [], "broker_token" = []), ("service_token" = [])),
+    responses(
+        (status = 204, description = "revoked, or nothing to revoke"),
+        (status = 400, description = "`bad_request`: neither a linked token nor `X-Alexa-User-Id`", body = crate::openapi::ErrorBody),
+        (status = 401, description = "`service_unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 503, description = "`unavailable`: the store cannot be reached; Alexa redelivers", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn revoke(request: HttpRequest, state: SharedState) -> Result<HttpResponse, ApiError> {
     credentials::require_service(&request, &state.service_tokens)?;
     let user = credentials::alexa_user(&request)?;

@@ -5,15 +5,38 @@ mod deadline;
 mod link;
 mod proxy;
 
+use actix_web::http::Method;
 use actix_web::web;
+use utoipa::OpenApi;
 
-/// Mounts `/v1/*`.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+use crate::routes::{Audience, RouteSpec};
+
+/// The fixed routes of `/v1/*`; the Spotify endpoints are the proxy's catch-all.
+pub fn routes() -> [RouteSpec; 2] {
+    [
+        RouteSpec::new(Method::GET, "/v1/link", Audience::Public, || {
+            web::get().to(link::status)
+        }),
+        RouteSpec::new(Method::POST, "/v1/link/revoke", Audience::Public, || {
+            web::post().to(link::revoke)
+        }),
+    ]
+}
+
+/// Mounts the proxy behind every other `/v1/*` path (after [`routes`]): it serves the allowlisted
+/// Spotify endpoints under `/v1/spotify` and answers `not_found` for the rest.
+pub fn configure_proxy(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/v1")
-            .route("/link", web::get().to(link::status))
-            .route("/link/revoke", web::post().to(link::revoke))
             .route("/spotify/{path:.*}", web::to(proxy::forward))
             .default_service(web::to(crate::routes::not_found)),
     );
 }
+
+/// The internal API's part of the OpenAPI document (the Spotify endpoints are added from the allowlist).
+#[derive(OpenApi)]
+#[openapi(
+    paths(link::status, link::revoke),
+    components(schemas(link::LinkStatusDoc, crate::store::LinkStatus))
+)]
+pub struct ApiDoc;

@@ -1,5 +1,6 @@
 //! Validated domain values: past the route layer no raw string travels where one of these belongs.
 
+mod admin_id;
 mod alexa_user_id;
 mod client_id;
 mod grant_id;
@@ -11,6 +12,7 @@ mod secret_token;
 mod spotify_user_id;
 mod time;
 
+pub use admin_id::AdminId;
 pub use alexa_user_id::AlexaUserId;
 pub use client_id::ClientId;
 pub use grant_id::GrantId;

@@ -61,6 +61,9 @@ pub struct LinkedAccounts {
     /// This process's identity as a refresh-lease owner.
     replica_id: String,
     refresh_locks: Cache<LinkId, Arc<tokio::sync::Mutex<()>>>,
+    /// Links whose use was recorded within the last minute (`last_used_at` is written at most that
+    /// often per link and replica).
+    recently_used: Cache<LinkId, ()>,
 }
 
 impl std::fmt::Debug for LinkedAccounts {
@@ -85,6 +88,10 @@ impl LinkedAccounts {
                 .max_capacity(settings.max_cached_tokens)
                 .time_to_idle(Duration::from_secs(300))
                 .build(),
+            recently_used: Cache::builder()
+                .max_capacity(settings.max_cached_tokens)
+                .time_to_live(Duration::from_secs(60))
+                .build(),
             replica_id: uuid::Uuid::new_v4().to_string(),
             lifecycle,
             memory,
@@ -105,7 +112,22 @@ impl LinkedAccounts {
         if let Some(user) = user {
             self.bind(user, access.link_id).await;
         }
+        self.record_use(access.link_id);
         Ok(access)
+    }
+
+    /// Records in the background that the link was used, at most once a minute per link.
+    fn record_use(&self, link_id: LinkId) {
+        if self.recently_used.contains_key(&link_id) {
+            return;
+        }
+        self.recently_used.insert(link_id, ());
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            if let Err(err) = store.record_link_used(&link_id, UnixTime::now()).await {
+                tracing::warn!(link_id = %link_id, error = ?err, "could not record a link's use");
+            }
+        });
     }
 
     /// From memory, or from the store, unwrapping the link's data key with the token (once per token

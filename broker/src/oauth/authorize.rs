@@ -20,6 +20,19 @@ const MAX_STATE_LEN: usize = 2048;
 /// Longest `scope` accepted from a client (it is kept with the pending authorization).
 const MAX_SCOPE_LEN: usize = 1024;
 
+/// Starts linking: checks Alexa's request and sends the browser to Spotify's consent.
+#[utoipa::path(
+    get,
+    path = "/oauth/authorize",
+    operation_id = "authorize",
+    tag = "oauth",
+    params(super::AuthorizeQuery),
+    responses(
+        (status = 302, description = "to Spotify's consent (sets the linking cookie), or an OAuth error back to Alexa's redirect URI", headers(("Location" = String))),
+        (status = 400, description = "unknown client or redirect URI, or a malformed query: an error page, no redirect", content_type = "text/html"),
+        (status = 429, description = "too many authorizations from this address or client: an error page with `Retry-After`", content_type = "text/html", headers(("Retry-After" = u64))),
+    )
+)]
 pub async fn authorize(request: HttpRequest, state: SharedState) -> HttpResponse {
     let params = match Params::parse(request.query_string().as_bytes()) {
         Ok(params) => params,

@@ -13,6 +13,19 @@ use crate::state::SharedState;
 use crate::store::{NewAuthorizationCode, NewLink, PendingAuthorization, SpotifyTokens};
 
 /// Every answer clears the binding cookie: it serves one callback.
+/// Finishes Spotify's consent in the browser that started linking, and hands Alexa a one-time code.
+#[utoipa::path(
+    get,
+    path = "/oauth/spotify/callback",
+    operation_id = "spotify_callback",
+    tag = "oauth",
+    params(super::CallbackQuery),
+    responses(
+        (status = 302, description = "to Alexa's redirect URI with `code` and `state`, or with an OAuth error", headers(("Location" = String))),
+        (status = 400, description = "unknown or expired state, or another browser: an error page", content_type = "text/html"),
+        (status = 503, description = "the store cannot be reached: an error page", content_type = "text/html"),
+    )
+)]
 pub async fn spotify_callback(request: HttpRequest, state: SharedState) -> HttpResponse {
     let mut response = finish(&request, &state).await;
     state.linking_guard.cookie.clear(&mut response);

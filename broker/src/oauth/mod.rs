@@ -16,9 +16,13 @@ pub use error::OAuthError;
 pub use limits::AuthorizeLimits;
 pub use pages::{Page, words as page_words};
 
+use actix_web::http::Method;
 use actix_web::web;
+use serde::Deserialize;
+use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::config::OAuthSettings;
+use crate::routes::{Audience, RouteSpec};
 
 /// What guards the browser leg of linking: the binding cookie and the caps on `/oauth/authorize`.
 #[derive(Debug)]
@@ -36,16 +40,112 @@ impl LinkingGuard {
     }
 }
 
-/// Mounts `/oauth/*`.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope("/oauth")
-            .route("/authorize", web::get().to(authorize::authorize))
-            .route(
-                "/spotify/callback",
-                web::get().to(callback::spotify_callback),
-            )
-            .route("/token", web::post().to(token::token))
-            .route("/revoke", web::post().to(revoke::revoke)),
-    );
+/// The routes of `/oauth/*`.
+pub fn routes() -> [RouteSpec; 4] {
+    [
+        RouteSpec::new(Method::GET, "/oauth/authorize", Audience::Public, || {
+            web::get().to(authorize::authorize)
+        }),
+        RouteSpec::new(
+            Method::GET,
+            "/oauth/spotify/callback",
+            Audience::Public,
+            || web::get().to(callback::spotify_callback),
+        ),
+        RouteSpec::new(Method::POST, "/oauth/token", Audience::Public, || {
+            web::post().to(token::token)
+        }),
+        RouteSpec::new(Method::POST, "/oauth/revoke", Audience::Public, || {
+            web::post().to(revoke::revoke)
+        }),
+    ]
 }
+
+/// Alexa's authorization request (RFC 6749 §4.1.1, RFC 7636 §4.3).
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // documentation only: the handler parses the query strictly itself
+pub struct AuthorizeQuery {
+    /// Must be `code`.
+    response_type: String,
+    /// `alexa.client_id`.
+    client_id: String,
+    /// Exactly one of `alexa.redirect_uris`.
+    redirect_uri: String,
+    /// Alexa's state, returned unchanged (at most 2048 bytes).
+    state: Option<String>,
+    /// Informational (at most 1024 bytes); the Spotify scopes come from `spotify.scopes`.
+    scope: Option<String>,
+    /// PKCE S256 challenge.
+    code_challenge: Option<String>,
+    /// `S256` (`plain` is refused).
+    code_challenge_method: Option<String>,
+}
+
+/// Spotify's redirect back after consent.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // documentation only: the handler parses the query strictly itself
+pub struct CallbackQuery {
+    /// The broker's own state sent to Spotify.
+    state: Option<String>,
+    /// Spotify's authorization code.
+    code: Option<String>,
+    /// Spotify's error (`access_denied`, …).
+    error: Option<String>,
+}
+
+/// The token request (form-encoded). Client authentication is HTTP Basic (`client_basic`) or
+/// `client_id` and `client_secret` here (client_secret_post), never both.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)] // documentation only: the handler parses the form strictly itself
+pub struct TokenForm {
+    grant_type: GrantType,
+    /// `authorization_code`: the one-time code.
+    code: Option<String>,
+    /// `authorization_code`: the redirect URI of the authorization request.
+    redirect_uri: Option<String>,
+    /// `authorization_code`: the PKCE verifier, when the request had a challenge.
+    code_verifier: Option<String>,
+    /// `refresh_token`: a broker refresh token (`brt_…`).
+    refresh_token: Option<String>,
+    /// client_secret_post: the client id.
+    client_id: Option<String>,
+    /// client_secret_post: the client secret.
+    client_secret: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)] // documentation only
+pub enum GrantType {
+    AuthorizationCode,
+    RefreshToken,
+}
+
+/// The revocation request (RFC 7009, form-encoded), with the token endpoint's client authentication.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)] // documentation only: the handler parses the form strictly itself
+pub struct RevokeForm {
+    /// A broker access or refresh token.
+    token: String,
+    /// Ignored: the broker recognizes its tokens by their prefix.
+    token_type_hint: Option<String>,
+    /// client_secret_post: the client id.
+    client_id: Option<String>,
+    /// client_secret_post: the client secret.
+    client_secret: Option<String>,
+}
+
+/// The OAuth part of the OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        authorize::authorize,
+        callback::spotify_callback,
+        token::token,
+        revoke::revoke
+    ),
+    components(schemas(TokenForm, GrantType, RevokeForm, token::TokenResponse))
+)]
+pub struct ApiDoc;

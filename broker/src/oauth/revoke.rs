@@ -9,6 +9,21 @@ use super::params::read_form;
 use crate::domain::{TokenHash, UnixTime};
 use crate::state::SharedState;
 
+/// RFC 7009: a client gives up a broker token; a refresh token takes its grant with it.
+#[utoipa::path(
+    post,
+    path = "/oauth/revoke",
+    operation_id = "revoke_token",
+    tag = "oauth",
+    request_body(content = super::RevokeForm, content_type = "application/x-www-form-urlencoded"),
+    security((), ("client_basic" = [])),
+    responses(
+        (status = 200, description = "revoked, or unknown (RFC 7009 §2.2)"),
+        (status = 400, description = "`invalid_request`", body = crate::openapi::OAuthErrorBody),
+        (status = 401, description = "`invalid_client`, with `WWW-Authenticate`", body = crate::openapi::OAuthErrorBody),
+        (status = 503, description = "`temporarily_unavailable`: retry", body = crate::openapi::OAuthErrorBody),
+    )
+)]
 pub async fn revoke(
     request: HttpRequest,
     payload: web::Payload,

@@ -18,11 +18,16 @@ use crate::store::{
     TokenLifetimes,
 };
 
-#[derive(Serialize)]
-struct TokenResponse<'a> {
+/// RFC 6749 §5.1.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TokenResponse<'a> {
+    /// `bat_…`
     access_token: &'a str,
+    /// `Bearer`
     token_type: &'static str,
+    /// Seconds the access token lives (at least 360 unless its family ends sooner).
     expires_in: i64,
+    /// `brt_…`
     refresh_token: &'a str,
 }
 
@@ -31,6 +36,21 @@ fn store_failed(err: StoreError) -> OAuthError {
     OAuthError::temporarily_unavailable()
 }
 
+/// The authorization-code and refresh-token grants. Never calls Spotify.
+#[utoipa::path(
+    post,
+    path = "/oauth/token",
+    operation_id = "token",
+    tag = "oauth",
+    request_body(content = super::TokenForm, content_type = "application/x-www-form-urlencoded"),
+    security((), ("client_basic" = [])),
+    responses(
+        (status = 200, description = "new broker tokens (`Cache-Control: no-store`)", body = TokenResponse),
+        (status = 400, description = "`invalid_request`, `invalid_grant`, `unauthorized_client` or `unsupported_grant_type`", body = crate::openapi::OAuthErrorBody),
+        (status = 401, description = "`invalid_client`, with `WWW-Authenticate`", body = crate::openapi::OAuthErrorBody),
+        (status = 503, description = "`temporarily_unavailable`: retry", body = crate::openapi::OAuthErrorBody),
+    )
+)]
 pub async fn token(
     request: HttpRequest,
     payload: web::Payload,

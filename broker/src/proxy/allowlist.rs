@@ -87,6 +87,11 @@ fn is_spotify_id(segment: &str) -> bool {
 }
 
 impl Endpoint {
+    /// Every allowlisted endpoint: method, path below `/v1/spotify`, endpoint.
+    pub fn allowlist() -> &'static [(&'static str, &'static str, Endpoint)] {
+        &ALLOWLIST
+    }
+
     /// The endpoint for a method and the exact path below `/v1/spotify` (no decoding, no normalizing:
     /// `%2e`, `..`, `//` and trailing slashes simply do not match).
     pub fn resolve(method: &Method, path: &str) -> Option<Self> {

@@ -12,6 +12,7 @@ use super::allowlist::CachePolicy;
 use super::cache::{CacheKey, CachedAnswer, FetchTicket, ResponseCache};
 use super::{Admission, Cooldown, Endpoint, PauseKind};
 use crate::config::Freshness;
+use crate::domain::LinkId;
 use crate::error::ApiError;
 use crate::lifecycle::Lifecycle;
 use crate::linked::{LinkAccess, LinkedAccounts};
@@ -250,7 +251,7 @@ impl Proxy {
         }
         match failure {
             None => Ok(response),
-            Some(failure) => Err(self.normalize(failure)),
+            Some(failure) => Err(self.normalize(&access.link_id, failure)),
         }
     }
 
@@ -275,7 +276,7 @@ impl Proxy {
             })
     }
 
-    fn normalize(&self, failure: Failure) -> ApiError {
+    fn normalize(&self, link_id: &LinkId, failure: Failure) -> ApiError {
         match failure {
             Failure::Unauthorized => {
                 ApiError::RelinkRequired("spotify still refuses the refreshed token")
@@ -283,7 +284,14 @@ impl Proxy {
             Failure::ScopeMissing => {
                 ApiError::RelinkRequired("spotify needs new consent for a scope")
             }
-            Failure::UserNotRegistered | Failure::OwnerLacksPremium => ApiError::AppNotPermitted,
+            Failure::UserNotRegistered | Failure::OwnerLacksPremium => {
+                self.lifecycle.app_refused(
+                    Some(*link_id),
+                    "spotify refuses the app for this user: not on the app's allowlist, or the \
+                     owner lacks premium",
+                );
+                ApiError::AppNotPermitted
+            }
             Failure::PremiumRequired => ApiError::PremiumRequired,
             Failure::NoActiveDevice => ApiError::NoActiveDevice,
             Failure::Forbidden => ApiError::Forbidden,

@@ -100,7 +100,7 @@ impl Store {
         )
         .bind(uuid::Uuid::new_v4().to_string())
         .bind(APP_REFUSED)
-        .bind(Actor::Broker.as_str())
+        .bind(Actor::Broker.to_string())
         .bind(reason)
         .bind(now.as_secs())
         .execute(self.pool())

@@ -4,13 +4,14 @@ use secrecy::{ExposeSecret, SecretString};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use super::audit::{AuditKind, insert_event};
 use super::sealed::SealedField;
 use super::{ChangeKind, Store, StoreError};
 use crate::crypto::{CipherError, DataKey, FieldAad};
-use crate::domain::{LinkId, SpotifyUserId, TokenHash, UnixTime};
+use crate::domain::{AdminId, LinkId, SpotifyUserId, TokenHash, UnixTime};
 
 /// Where a link stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LinkStatus {
     /// Tokens are usable.
@@ -43,26 +44,27 @@ impl LinkStatus {
 /// Who changed a link, as the audit trail records it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Actor {
-    /// An operator through the admin API.
-    Admin,
+    /// An operator through the admin API, with the admin token they used (by its id).
+    Admin(AdminId),
     /// An operator through the `broker` command line.
     Cli,
     /// The user: linking, or disabling the skill.
     User,
     /// An OAuth client through RFC 7009 revocation.
     OAuthClient,
-    /// The broker itself (Spotify refused a refresh token).
+    /// The broker itself (Spotify refused a refresh token, a replayed code, an expired token family).
     Broker,
 }
 
-impl Actor {
-    pub fn as_str(self) -> &'static str {
+/// As stored: `admin:<id>`, `cli`, `user`, `oauth_client`, `broker`.
+impl std::fmt::Display for Actor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Admin => "admin",
-            Self::Cli => "cli",
-            Self::User => "user",
-            Self::OAuthClient => "oauth_client",
-            Self::Broker => "broker",
+            Self::Admin(id) => write!(f, "admin:{id}"),
+            Self::Cli => f.write_str("cli"),
+            Self::User => f.write_str("user"),
+            Self::OAuthClient => f.write_str("oauth_client"),
+            Self::Broker => f.write_str("broker"),
         }
     }
 }
@@ -212,7 +214,7 @@ impl Store {
     }
 }
 
-fn summary_from_row(row: &AnyRow) -> Result<LinkSummary, StoreError> {
+pub(super) fn summary_from_row(row: &AnyRow) -> Result<LinkSummary, StoreError> {
     let link_id: String = row.try_get("link_id")?;
     let spotify_user_id: String = row.try_get("spotify_user_id")?;
     let status: String = row.try_get("status")?;
@@ -297,14 +299,14 @@ impl Store {
             .await?
             .rows_affected();
             if written == 1 {
-                let kind = if fresh {
-                    ChangeKind::Linked
+                let (kind, audited) = if fresh {
+                    (ChangeKind::Linked, AuditKind::Linked)
                 } else {
                     self.revoke_earlier_grants(&mut tx, &link_id, now).await?;
-                    ChangeKind::Relinked
+                    (ChangeKind::Relinked, AuditKind::Relinked)
                 };
                 self.record_change(&mut tx, &link_id, kind, now).await?;
-                self.record_audit(&mut tx, &link_id, kind.as_str(), Actor::User, None, now)
+                self.record_audit(&mut tx, &link_id, audited, Actor::User, None, now)
                     .await?;
                 tx.commit().await?;
                 return Ok((link_id, kind));
@@ -394,7 +396,7 @@ impl Store {
     /// Destroys a link's Spotify tokens (crypto-shredding), revokes its broker tokens and unused codes,
     /// forgets which Alexa users used it, and records who did it. A second revoke changes and records
     /// nothing. Takes the link row's lock first, like every other writer of a link.
-    #[tracing::instrument(skip_all, fields(link_id = %link_id, actor = actor.as_str()))]
+    #[tracing::instrument(skip_all, fields(link_id = %link_id, actor = %actor))]
     pub async fn revoke_link(
         &self,
         link_id: &LinkId,
@@ -445,14 +447,14 @@ impl Store {
             .await?;
         self.record_change(&mut tx, link_id, ChangeKind::Revoked, now)
             .await?;
-        self.record_audit(&mut tx, link_id, "revoked", actor, None, now)
+        self.record_audit(&mut tx, link_id, AuditKind::Revoked, actor, None, now)
             .await?;
         tx.commit().await?;
         Ok(Revocation::Revoked)
     }
 
     /// Puts a link marked relink-required whose Spotify tokens are kept back into service.
-    #[tracing::instrument(skip_all, fields(link_id = %link_id, actor = actor.as_str()))]
+    #[tracing::instrument(skip_all, fields(link_id = %link_id, actor = %actor))]
     pub async fn restore_link(
         &self,
         link_id: &LinkId,
@@ -485,7 +487,7 @@ impl Store {
         }
         self.record_change(&mut tx, link_id, ChangeKind::Restored, now)
             .await?;
-        self.record_audit(&mut tx, link_id, "restored", actor, None, now)
+        self.record_audit(&mut tx, link_id, AuditKind::Restored, actor, None, now)
             .await?;
         tx.commit().await?;
         Ok(Restoration::Restored)
@@ -546,24 +548,12 @@ impl Store {
         &self,
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         link_id: &LinkId,
-        kind: &str,
+        kind: AuditKind,
         actor: Actor,
         reason: Option<&str>,
         now: UnixTime,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "insert into audit_event (audit_event_id, link_id, action, actor, reason, created_at)
-             values ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(uuid::Uuid::new_v4().to_string())
-        .bind(link_id.to_string())
-        .bind(kind)
-        .bind(actor.as_str())
-        .bind(reason)
-        .bind(now.as_secs())
-        .execute(&mut **tx)
-        .await?;
-        Ok(())
+        insert_event(tx, Some(link_id), kind, actor, reason, now).await
     }
 }
 

@@ -3,7 +3,9 @@
 //! One set of queries serves both backends through sqlx's `Any` driver: timestamps are integer seconds,
 //! identifiers and hashes are text, sealed tokens are bytes, and placeholders are `$n` (which SQLite accepts).
 
+mod admin;
 mod app;
+mod audit;
 mod changes;
 mod key_ring;
 mod links;
@@ -22,7 +24,9 @@ use sqlx::{AnyPool, Executor};
 
 use crate::crypto::{CipherError, KeyRing};
 
+pub use admin::{LinkDetails, LinkFilter, SPOTIFY_GRANT_LIFETIME_S};
 pub use app::{APP_REFUSED, AppIncidentRecord, AppRefusal};
+pub use audit::{AuditCursor, AuditEvent, AuditFilter, AuditKind};
 pub use changes::{ChangeKind, ChangeListener, LinkChange};
 pub use key_ring::{KeyUsage, RewrapReport};
 pub use links::{

@@ -5,8 +5,9 @@ use secrecy::{ExposeSecret, SecretString};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
+use super::audit::{AuditKind, insert_event};
 use super::sealed::SealedField;
-use super::{ChangeKind, LinkStatus, Sealing, Store, StoreError};
+use super::{Actor, ChangeKind, LinkStatus, Sealing, Store, StoreError};
 use crate::crypto::FieldAad;
 use crate::domain::{
     ClientId, CodeChallenge, CodeVerifier, GrantId, LinkId, RedirectUri, TokenHash, UnixTime,
@@ -338,6 +339,15 @@ impl Store {
         let mut tx = self.begin_write().await?;
         self.mark_link_changed(&mut tx, &link_id, now).await?;
         revoke_grant(&mut tx, &grant_id, now).await?;
+        insert_event(
+            &mut tx,
+            Some(&link_id),
+            AuditKind::CodeReplayed,
+            Actor::Broker,
+            Some("an authorization code was presented again; its grant is revoked"),
+            now,
+        )
+        .await?;
         tx.commit().await?;
         Ok(CodeRedemption::Replayed { link_id })
     }
@@ -411,6 +421,20 @@ impl Store {
                 if revoked || expires_at.is_some_and(|end| end <= now) {
                     self.mark_link_changed(&mut tx, &link_id, now).await?;
                     revoke_grant(&mut tx, &grant_id, now).await?;
+                    let reason = if revoked {
+                        "a revoked refresh token was presented"
+                    } else {
+                        "a refresh token was presented after its grace"
+                    };
+                    insert_event(
+                        &mut tx,
+                        Some(&link_id),
+                        AuditKind::RefreshTokenFamilyRevoked,
+                        Actor::Broker,
+                        Some(reason),
+                        now,
+                    )
+                    .await?;
                     tx.commit().await?;
                     return Ok(Issuance::FamilyRevoked { link_id });
                 }
@@ -554,6 +578,15 @@ impl Store {
         if row.try_get::<String, _>("kind")? == "refresh" {
             let grant_id = parse_grant_id(&row.try_get::<String, _>("grant_id")?)?;
             revoke_grant(&mut tx, &grant_id, now).await?;
+            insert_event(
+                &mut tx,
+                Some(&link_id),
+                AuditKind::Revoked,
+                Actor::OAuthClient,
+                Some("the client revoked its grant (RFC 7009); the link stays"),
+                now,
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(Some(link_id))

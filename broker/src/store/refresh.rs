@@ -4,7 +4,7 @@
 use secrecy::SecretString;
 
 use super::sealed::SealedField;
-use super::{Actor, ChangeKind, Sealing, Store, StoreError};
+use super::{Actor, AuditKind, ChangeKind, Sealing, Store, StoreError};
 use crate::crypto::DataKey;
 use crate::domain::{LinkId, UnixTime};
 
@@ -91,7 +91,7 @@ impl Store {
             "update link set spotify_access_token = $4, spotify_access_expires_at = $5,
                  spotify_refresh_token = coalesce($6, spotify_refresh_token),
                  token_version = token_version + 1, refresh_lease_owner = null,
-                 refresh_lease_until = null, updated_at = $7
+                 refresh_lease_until = null, updated_at = $7, last_refreshed_at = $7
              where link_id = $1 and refresh_lease_owner = $2 and token_version = $3
                and status = 'active' and sealed_by = $8",
         )
@@ -158,7 +158,7 @@ impl Store {
         self.record_audit(
             &mut tx,
             &lease.link_id,
-            "relink_required",
+            AuditKind::RelinkRequired,
             Actor::Broker,
             Some(reason),
             now,
@@ -189,7 +189,7 @@ impl Store {
         self.record_audit(
             &mut tx,
             link_id,
-            "relink_held_back",
+            AuditKind::RelinkHeldBack,
             Actor::Broker,
             Some(reason),
             now,

@@ -57,6 +57,8 @@ pub struct TestBroker {
     /// `http://127.0.0.1:<port>`.
     pub base_url: String,
     pub port: u16,
+    /// `http://127.0.0.1:<port>` of the admin listener, when `server.admin_bind` is set.
+    pub admin_base_url: Option<String>,
     /// The database URL the broker uses.
     pub db_url: String,
     /// A store over the broker's database with the broker's key ring, for direct checks.
@@ -165,6 +167,9 @@ pub async fn try_spawn_broker(
     let app = Application::build(settings, setup.migrations).await?;
     let port = app.port();
     let base_url = format!("http://127.0.0.1:{port}");
+    let admin_base_url = app
+        .admin_port()
+        .map(|port| format!("http://127.0.0.1:{port}"));
     let server = app.server_handle();
     tokio::spawn(app.run_until_stopped());
     let store = open_store(&db_url, test_key_ring(&[(KEY_ID, &crypto_key)], KEY_ID));
@@ -175,6 +180,7 @@ pub async fn try_spawn_broker(
     Ok(TestBroker {
         base_url,
         port,
+        admin_base_url,
         db_url,
         store,
         spotify_client_secret: sandbox.client_secret.clone(),

@@ -29,6 +29,8 @@ mod logs;
 #[cfg(test)]
 mod one_host;
 #[cfg(test)]
+mod operating;
+#[cfg(test)]
 mod pages;
 #[cfg(test)]
 mod proxy;

@@ -19,6 +19,11 @@ fn test_key() -> &'static DataKey {
     KEY.get_or_init(DataKey::generate)
 }
 
+/// The id of the admin token these tests act with.
+fn admin() -> broker::domain::AdminId {
+    broker::domain::AdminId::of_token("store-suite-admin")
+}
+
 struct Fixture {
     db: TestDatabase,
     store: Store,
@@ -770,7 +775,10 @@ async fn revoke_link_shreds_tokens_and_records_an_audit_event(backend: Backend) 
     let pending = redeemed_grant(&store, id, now).await;
 
     assert_eq!(
-        store.revoke_link(&id, Actor::Admin, now).await.unwrap(),
+        store
+            .revoke_link(&id, Actor::Admin(admin()), now)
+            .await
+            .unwrap(),
         Revocation::Revoked
     );
     let link = store.link(&id, Some(test_key())).await.unwrap().unwrap();
@@ -820,11 +828,14 @@ async fn revoke_link_shreds_tokens_and_records_an_audit_event(backend: Backend) 
         events,
         vec![
             ("linked".to_owned(), "user".to_owned()),
-            ("revoked".to_owned(), "admin".to_owned())
+            ("revoked".to_owned(), format!("admin:{}", admin()))
         ]
     );
     assert_eq!(
-        store.revoke_link(&id, Actor::Admin, now).await.unwrap(),
+        store
+            .revoke_link(&id, Actor::Admin(admin()), now)
+            .await
+            .unwrap(),
         Revocation::AlreadyRevoked,
         "a second revoke changes nothing"
     );
@@ -837,7 +848,7 @@ async fn revoke_link_shreds_tokens_and_records_an_audit_event(backend: Backend) 
 
     assert_eq!(
         store
-            .revoke_link(&LinkId::generate(), Actor::Admin, now)
+            .revoke_link(&LinkId::generate(), Actor::Admin(admin()), now)
             .await
             .unwrap(),
         Revocation::NotFound
@@ -913,7 +924,7 @@ async fn concurrent_revokes_and_refreshes_leave_nothing_live(backend: Backend) {
                 store.redeem_authorization_code(&code, now).await.unwrap();
             });
         }
-        for actor in [Actor::Admin, Actor::User, Actor::Cli] {
+        for actor in [Actor::Admin(admin()), Actor::User, Actor::Cli] {
             let store = store.clone();
             tasks.spawn(async move {
                 tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -1132,7 +1143,10 @@ async fn restore_brings_back_only_a_marked_link_with_its_tokens(backend: Backend
         .unwrap()
         .0;
     assert_eq!(
-        store.restore_link(&id, Actor::Admin, now).await.unwrap(),
+        store
+            .restore_link(&id, Actor::Admin(admin()), now)
+            .await
+            .unwrap(),
         Restoration::NotRestorable,
         "an active link has nothing to restore"
     );
@@ -1154,21 +1168,30 @@ async fn restore_brings_back_only_a_marked_link_with_its_tokens(backend: Backend
             .unwrap()
     );
     assert_eq!(
-        store.restore_link(&id, Actor::Admin, now).await.unwrap(),
+        store
+            .restore_link(&id, Actor::Admin(admin()), now)
+            .await
+            .unwrap(),
         Restoration::Restored
     );
     let link = store.link(&id, Some(test_key())).await.unwrap().unwrap();
     assert_eq!(link.summary.status, LinkStatus::Active);
     assert_eq!(link.tokens.unwrap().refresh_token.expose_secret(), "r1");
-    store.revoke_link(&id, Actor::Admin, now).await.unwrap();
+    store
+        .revoke_link(&id, Actor::Admin(admin()), now)
+        .await
+        .unwrap();
     assert_eq!(
-        store.restore_link(&id, Actor::Admin, now).await.unwrap(),
+        store
+            .restore_link(&id, Actor::Admin(admin()), now)
+            .await
+            .unwrap(),
         Restoration::NotRestorable,
         "a revoked link's tokens are gone"
     );
     assert_eq!(
         store
-            .restore_link(&LinkId::generate(), Actor::Admin, now)
+            .restore_link(&LinkId::generate(), Actor::Admin(admin()), now)
             .await
             .unwrap(),
         Restoration::NotFound
