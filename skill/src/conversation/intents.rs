@@ -4,12 +4,57 @@ use crate::alexa::request;
 
 /// The custom slot that carries a playlist name.
 pub const PLAYLIST_SLOT: &str = "playlist";
+/// The `AMAZON.SearchQuery` slot of the play-by-name and queue intents.
+pub const QUERY_SLOT: &str = "query";
+/// The custom slot that carries a device name.
+pub const DEVICE_SLOT: &str = "device";
+/// The `AMAZON.NUMBER` slot of the volume intent.
+pub const LEVEL_SLOT: &str = "level";
+/// The `AMAZON.Ordinal` slot of the choosing intent ("the second one").
+pub const ORDINAL_SLOT: &str = "ordinal";
+/// The `AMAZON.NUMBER` slot of the choosing intent ("number two").
+pub const NUMBER_SLOT: &str = "number";
+
+/// What to look for when playing by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SearchKind {
+    /// Anything: artist, album, song or playlist.
+    Any,
+    /// A song.
+    Song,
+    /// An album.
+    Album,
+    /// An artist.
+    Artist,
+    /// A podcast.
+    Podcast,
+    /// A podcast episode.
+    Episode,
+}
+
+impl SearchKind {
+    /// The intent that asks for this kind (used to elicit its slot again).
+    pub fn intent_name(self) -> &'static str {
+        match self {
+            Self::Any => "PlayMusicIntent",
+            Self::Song => "PlaySongIntent",
+            Self::Album => "PlayAlbumIntent",
+            Self::Artist => "PlayArtistIntent",
+            Self::Podcast => "PlayPodcastIntent",
+            Self::Episode => "PlayEpisodeIntent",
+        }
+    }
+}
 
 /// What the user asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Intent {
     /// "what's playing".
     WhatsPlaying,
+    /// "who sings this".
+    WhoSings,
+    /// "what album is this".
+    WhatAlbum,
     /// "list my playlists".
     ListPlaylists,
     /// "play my playlist {playlist}": the spoken name and any entity-resolution values.
@@ -19,6 +64,57 @@ pub enum Intent {
         /// Values entity resolution matched.
         resolved: Vec<String>,
     },
+    /// "play {query}", "play the album {query}"…
+    Play {
+        /// What the user said, if anything.
+        query: Option<String>,
+        /// What to look for.
+        kind: SearchKind,
+    },
+    /// "which devices do I have".
+    ListDevices,
+    /// "play on the {device}".
+    PlayOnDevice {
+        /// The spoken device name.
+        device: Option<String>,
+    },
+    /// "turn it up".
+    VolumeUp,
+    /// "turn it down".
+    VolumeDown,
+    /// "set the volume to {level}".
+    SetVolume {
+        /// The spoken level.
+        level: Option<String>,
+    },
+    /// Shuffle on.
+    ShuffleOn,
+    /// Shuffle off.
+    ShuffleOff,
+    /// Repeat the playlist or album.
+    RepeatOn,
+    /// Repeat the song.
+    RepeatTrack,
+    /// Repeat off.
+    RepeatOff,
+    /// "add this to the queue".
+    QueueCurrent,
+    /// "add {query} to the queue".
+    QueueSong {
+        /// What the user said, if anything.
+        query: Option<String>,
+    },
+    /// "the second one": a choice among the candidates offered.
+    Choose {
+        /// The 1-based position, when one was understood.
+        position: Option<usize>,
+    },
+    /// AMAZON.YesIntent.
+    Yes,
+    /// AMAZON.NoIntent.
+    No,
+    /// "why isn't Spotify working".
+    Troubleshoot,
     /// Pause playback.
     Pause,
     /// Resume playback.
@@ -41,16 +137,44 @@ pub enum Intent {
     Unknown(String),
 }
 
-/// Every intent name the skill handles; the interaction model must declare exactly these.
+/// Every intent name the skill handles; every locale's interaction model must declare exactly these.
 pub const HANDLED_INTENTS: &[&str] = &[
     "WhatsPlayingIntent",
+    "WhoSingsIntent",
+    "WhatAlbumIntent",
     "ListPlaylistsIntent",
     "PlayPlaylistIntent",
+    "PlayMusicIntent",
+    "PlaySongIntent",
+    "PlayAlbumIntent",
+    "PlayArtistIntent",
+    "PlayPodcastIntent",
+    "PlayEpisodeIntent",
+    "ListDevicesIntent",
+    "PlayOnDeviceIntent",
+    "VolumeUpIntent",
+    "VolumeDownIntent",
+    "SetVolumeIntent",
+    "ShuffleOnIntent",
+    "ShuffleOffIntent",
+    "RepeatOnIntent",
+    "RepeatTrackIntent",
+    "RepeatOffIntent",
+    "AddToQueueIntent",
+    "QueueSongIntent",
+    "ChooseIntent",
+    "TroubleshootIntent",
     "PauseMusicIntent",
     "ResumeMusicIntent",
     "NextTrackIntent",
     "PreviousTrackIntent",
     "WhichAccountIntent",
+    "AMAZON.YesIntent",
+    "AMAZON.NoIntent",
+    "AMAZON.ShuffleOnIntent",
+    "AMAZON.ShuffleOffIntent",
+    "AMAZON.LoopOnIntent",
+    "AMAZON.LoopOffIntent",
     "AMAZON.PauseIntent",
     "AMAZON.ResumeIntent",
     "AMAZON.NextIntent",
@@ -62,20 +186,89 @@ pub const HANDLED_INTENTS: &[&str] = &[
     "AMAZON.NavigateHomeIntent",
 ];
 
+/// The position in "the second one" / "number 2" ("2", "2nd" and "two" forms Alexa may give).
+fn position(intent: &request::Intent) -> Option<usize> {
+    let words = [
+        ("first", 1),
+        ("second", 2),
+        ("third", 3),
+        ("one", 1),
+        ("two", 2),
+        ("three", 3),
+        ("erste", 1),
+        ("zweite", 2),
+        ("dritte", 3),
+        ("eins", 1),
+        ("zwei", 2),
+        ("drei", 3),
+    ];
+    [ORDINAL_SLOT, NUMBER_SLOT]
+        .iter()
+        .filter_map(|slot| intent.slot_value(slot))
+        .find_map(|value| {
+            let digits: String = value.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse().ok().or_else(|| {
+                let lower = value.to_lowercase();
+                words
+                    .iter()
+                    .find(|(w, _)| lower.starts_with(w))
+                    .map(|(_, n)| *n)
+            })
+        })
+        .filter(|n| *n > 0)
+}
+
 impl Intent {
     /// Reads the intent Alexa recognized.
     pub fn from_request(intent: &request::Intent) -> Self {
+        let slot = |name: &str| intent.slot_value(name).map(str::to_owned);
+        let play = |kind| Self::Play {
+            query: slot(QUERY_SLOT),
+            kind,
+        };
         match intent.name.as_str() {
             "WhatsPlayingIntent" => Self::WhatsPlaying,
+            "WhoSingsIntent" => Self::WhoSings,
+            "WhatAlbumIntent" => Self::WhatAlbum,
             "ListPlaylistsIntent" => Self::ListPlaylists,
             "PlayPlaylistIntent" => Self::PlayPlaylist {
-                spoken: intent.slot_value(PLAYLIST_SLOT).map(str::to_owned),
+                spoken: slot(PLAYLIST_SLOT),
                 resolved: intent
                     .resolved_values(PLAYLIST_SLOT)
                     .into_iter()
                     .map(str::to_owned)
                     .collect(),
             },
+            "PlayMusicIntent" => play(SearchKind::Any),
+            "PlaySongIntent" => play(SearchKind::Song),
+            "PlayAlbumIntent" => play(SearchKind::Album),
+            "PlayArtistIntent" => play(SearchKind::Artist),
+            "PlayPodcastIntent" => play(SearchKind::Podcast),
+            "PlayEpisodeIntent" => play(SearchKind::Episode),
+            "ListDevicesIntent" => Self::ListDevices,
+            "PlayOnDeviceIntent" => Self::PlayOnDevice {
+                device: slot(DEVICE_SLOT),
+            },
+            "VolumeUpIntent" => Self::VolumeUp,
+            "VolumeDownIntent" => Self::VolumeDown,
+            "SetVolumeIntent" => Self::SetVolume {
+                level: slot(LEVEL_SLOT),
+            },
+            "ShuffleOnIntent" | "AMAZON.ShuffleOnIntent" => Self::ShuffleOn,
+            "ShuffleOffIntent" | "AMAZON.ShuffleOffIntent" => Self::ShuffleOff,
+            "RepeatOnIntent" | "AMAZON.LoopOnIntent" => Self::RepeatOn,
+            "RepeatTrackIntent" => Self::RepeatTrack,
+            "RepeatOffIntent" | "AMAZON.LoopOffIntent" => Self::RepeatOff,
+            "AddToQueueIntent" => Self::QueueCurrent,
+            "QueueSongIntent" => Self::QueueSong {
+                query: slot(QUERY_SLOT),
+            },
+            "ChooseIntent" => Self::Choose {
+                position: position(intent),
+            },
+            "AMAZON.YesIntent" => Self::Yes,
+            "AMAZON.NoIntent" => Self::No,
+            "TroubleshootIntent" => Self::Troubleshoot,
             "PauseMusicIntent" | "AMAZON.PauseIntent" => Self::Pause,
             "ResumeMusicIntent" | "AMAZON.ResumeIntent" => Self::Resume,
             "NextTrackIntent" | "AMAZON.NextIntent" => Self::Next,
