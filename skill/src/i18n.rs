@@ -192,21 +192,26 @@ impl Messages {
         Ssml::trusted(self.format(id, args, true))
     }
 
-    /// A message as plain text (cards), its values as they are.
+    /// A message as plain text (cards), its values as they are: the catalogue's SSML tags are
+    /// dropped (values are escaped while formatting, so none of their text looks like a tag).
     pub fn text(&self, id: &str, args: &[(&str, Arg<'_>)]) -> String {
-        let text = self.format(id, args, false);
-        // Cards are plain text: drop the catalogue's SSML tags.
-        let mut plain = String::with_capacity(text.len());
+        let markup = self.format(id, args, true);
+        let mut plain = String::with_capacity(markup.len());
         let mut in_tag = false;
-        for c in text.chars() {
+        for c in markup.chars() {
             match c {
-                '<' if !in_tag => in_tag = true,
+                '<' => in_tag = true,
                 '>' if in_tag => in_tag = false,
                 c if !in_tag => plain.push(c),
                 _ => {}
             }
         }
         plain
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&quot;", "\"")
+            .replace("&apos;", "'")
+            .replace("&amp;", "&")
     }
 
     /// "A", "A and B", "A, B and C" in the locale's words.
@@ -285,8 +290,8 @@ mod tests {
             let launch = messages.speak("launch-failed", &[]);
             assert!(launch.as_str().starts_with("<break time=\"300ms\"/>"));
             assert!(!messages.text("launch-failed", &[]).contains('<'));
-            let card = messages.text("card-playlist", &[("name", Arg::Text("A & B"))]);
-            assert!(card.ends_with("A & B"), "{card}");
+            let card = messages.text("card-playlist", &[("name", Arg::Text("A &amp; <B>"))]);
+            assert!(card.ends_with("A &amp; <B>"), "{card}");
         }
         let german = Messages::new(Locale::DeDe);
         assert_eq!(
