@@ -264,6 +264,7 @@ mod tests {
                     let tag = tag.split('>').next().unwrap();
                     assert!(tag.ends_with('/'), "{line}");
                 }
+                assert!(!line.contains('&'), "a bare & is not SSML: {line}");
             }
         }
     }

@@ -349,7 +349,12 @@ async fn lists_playlists_with_a_count() {
     reply.ok();
     assert_eq!(
         reply.speech(),
-        "You have 2 playlists: Morning Jazz and Road Trip."
+        "You have 2 playlists: Morning Jazz and Road Trip. Which playlist should I play?"
+    );
+    assert_eq!(
+        reply.ends_session(),
+        Some(false),
+        "it asks which one to play"
     );
 }
 
