@@ -8,7 +8,8 @@ use crate::conversation::playlist_match::normalize;
 /// What to send to `GET /search`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Query {
-    /// Spotify's `q` (with an `artist:` filter when the user named one).
+    /// Spotify's `q`: the title and the artist the user named, as plain words (Spotify matches them
+    /// across fields; the artist then weighs in choosing the best result).
     pub q: String,
     /// Spotify's `type`, best kinds first.
     pub kinds: Vec<Kind>,
@@ -46,7 +47,7 @@ pub fn query(spoken: &str, kind: SearchKind, by_word: &str) -> Query {
         (SearchKind::Episode, _) => vec![Kind::Episode],
     };
     let q = match &artist {
-        Some(artist) => format!("{title} artist:{artist}"),
+        Some(artist) => format!("{title} {artist}"),
         None => title.clone(),
     };
     Query {
@@ -133,10 +134,10 @@ mod tests {
     #[test]
     fn by_splits_title_and_artist() {
         let q = query("Kind of Blue by Miles Davis", SearchKind::Any, " by ");
-        assert_eq!(q.q, "Kind of Blue artist:Miles Davis");
+        assert_eq!(q.q, "Kind of Blue Miles Davis");
         assert_eq!(q.kinds, vec![Kind::Album, Kind::Track]);
         let german = query("Kind of Blue von Miles Davis", SearchKind::Any, " von ");
-        assert_eq!(german.q, "Kind of Blue artist:Miles Davis");
+        assert_eq!(german.q, "Kind of Blue Miles Davis");
         let podcast = query("Stand by Me Stories", SearchKind::Podcast, " by ");
         assert_eq!(podcast.q, "Stand by Me Stories");
         assert_eq!(podcast.kinds, vec![Kind::Show]);

@@ -167,7 +167,7 @@ async fn launch_whats_playing_and_play_by_name_in_every_locale() {
         assert_eq!(body, json!({"context_uri": "spotify:album:kob"}));
         let search = broker.calls_to("GET", "/v1/spotify/search").pop().unwrap();
         assert!(
-            search.query.contains("q=Kind+of+Blue+artist%3AMiles+Davis")
+            search.query.contains("q=Kind+of+Blue+Miles+Davis")
                 && search.query.contains("type=album%2Ctrack"),
             "{locale}: {}",
             search.query
