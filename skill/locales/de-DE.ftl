@@ -145,3 +145,7 @@ account-unnamed = Dieser Skill ist mit einem Spotify-Konto verknüpft, aber Spot
 card-account = Verknüpftes Spotify-Konto
 playing-found-episode = Ich spiele die Folge { $name }.
 playing-named = Ich spiele { $name }.
+paused = Pausiert.
+resuming = Weiter geht's.
+skipping = Nächster Titel.
+going-back = Ein Titel zurück.

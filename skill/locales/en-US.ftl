@@ -145,3 +145,7 @@ account-unnamed = This skill is linked to a Spotify account, but Spotify didn't 
 card-account = Linked Spotify account
 playing-found-episode = Playing the episode { $name }.
 playing-named = Playing { $name }.
+paused = Paused.
+resuming = Resuming.
+skipping = Skipping ahead.
+going-back = Going back.

@@ -158,20 +158,20 @@ impl Conversation {
                 Intent::Pause => spotify
                     .pause()
                     .await
-                    .map(|()| Answer::tell(m.speak_plain("Paused.", "Pausiert."))),
+                    .map(|()| Answer::tell(m.speak("paused", &[]))),
                 Intent::Resume => match spotify.resume().await {
-                    Ok(()) => Ok(Answer::tell(m.speak_plain("Resuming.", "Weiter geht's."))),
+                    Ok(()) => Ok(Answer::tell(m.speak("resuming", &[]))),
                     Err(BrokerError::NoActiveDevice) => offer_device(m, &spotify, None).await,
                     Err(error) => Err(error),
                 },
                 Intent::Next => spotify
                     .next()
                     .await
-                    .map(|()| Answer::tell(m.speak_plain("Skipping ahead.", "Nächster Titel."))),
+                    .map(|()| Answer::tell(m.speak("skipping", &[]))),
                 Intent::Previous => spotify
                     .previous()
                     .await
-                    .map(|()| Answer::tell(m.speak_plain("Going back.", "Ein Titel zurück."))),
+                    .map(|()| Answer::tell(m.speak("going-back", &[]))),
                 _ => Ok(Answer::end_quietly()),
             }
         };
@@ -287,17 +287,6 @@ impl Conversation {
             }
             Err(error) => self.failed(turn, error).await,
         }
-    }
-}
-
-impl Messages {
-    /// A short fixed sentence in English or German (the few with no values).
-    fn speak_plain(&self, english: &str, german: &str) -> crate::alexa::ssml::Ssml {
-        crate::alexa::ssml::Ssml::text(if self.locale().is_german() {
-            german
-        } else {
-            english
-        })
     }
 }
 
