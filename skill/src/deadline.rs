@@ -34,6 +34,11 @@ impl Deadline {
         self.remaining().is_zero()
     }
 
+    /// This deadline or `budget` from now, whichever comes first.
+    pub fn cap(&self, budget: Duration) -> Self {
+        Self(self.0.min(Instant::now() + budget))
+    }
+
     /// A deadline `margin` earlier than this one (for work that must finish before the answer is sent).
     pub fn earlier_by(&self, margin: Duration) -> Self {
         Self(self.0.checked_sub(margin).unwrap_or_else(Instant::now))

@@ -6,6 +6,7 @@ pub mod configuration;
 pub mod conversation;
 pub mod deadline;
 pub mod error;
+pub mod i18n;
 pub mod identifiers;
 pub mod routes;
 pub mod startup;

@@ -26,6 +26,15 @@ impl RequestEnvelope {
         &self.context.system.user
     }
 
+    /// The user's locale (`request.locale`), when the request carries one.
+    pub fn locale(&self) -> Option<&str> {
+        match &self.request {
+            Request::LaunchRequest(r) => r.common.locale.as_deref(),
+            Request::IntentRequest(r) => r.common.locale.as_deref(),
+            _ => None,
+        }
+    }
+
     /// Attributes the skill stored in the session on an earlier turn.
     pub fn session_attributes(&self) -> Option<&serde_json::Map<String, serde_json::Value>> {
         self.session.as_ref().and_then(|s| s.attributes.as_ref())

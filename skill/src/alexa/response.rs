@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::ssml::{self, Limit, MAX_SPEECH_CHARS};
+use super::ssml::{self, Limit, MAX_SPEECH_CHARS, Ssml};
 
 /// Alexa refuses responses larger than 24 KB; stay a little under.
 pub const MAX_RESPONSE_BYTES: usize = 24_000;
@@ -24,7 +24,9 @@ const CARD_CONTENT_LIMIT: Limit = Limit {
     max_chars: MAX_SPEECH_CHARS,
     max_json_bytes: 9_000,
 };
-const MAX_SESSION_ATTRIBUTES_BYTES: usize = 2_000;
+const MAX_SESSION_ATTRIBUTES_BYTES: usize = 3_000;
+/// Directives (dynamic entities above all) may take this much of the response.
+const MAX_DIRECTIVES_BYTES: usize = 9_000;
 
 /// The JSON body the skill answers Alexa with.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -55,6 +57,9 @@ pub struct ResponseBody {
     /// Whether the session ends; absent leaves it to Alexa.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub should_end_session: Option<bool>,
+    /// Dialog directives (`Dialog.ElicitSlot`, `Dialog.UpdateDynamicEntities`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub directives: Vec<serde_json::Value>,
 }
 
 /// `outputSpeech`.
@@ -122,41 +127,46 @@ pub enum Session {
     Unspecified,
 }
 
-/// What the conversation wants to say, in plain text; rendering escapes and limits it.
+/// What the conversation wants to say, as SSML whose outside values are already escaped; rendering
+/// limits it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Answer {
-    /// Speech (plain text, escaped when rendered).
-    pub speech: Option<String>,
-    /// Reprompt (plain text).
-    pub reprompt: Option<String>,
+    /// Speech.
+    pub speech: Option<Ssml>,
+    /// Reprompt.
+    pub reprompt: Option<Ssml>,
     /// Card.
     pub card: Option<CardRequest>,
     /// Session handling.
     pub session: Session,
     /// Session attributes for the next turn.
     pub attributes: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Dialog directives, in order.
+    pub directives: Vec<serde_json::Value>,
 }
 
 impl Answer {
     /// Says `speech` and ends the session.
-    pub fn tell(speech: impl Into<String>) -> Self {
+    pub fn tell(speech: Ssml) -> Self {
         Self {
-            speech: Some(speech.into()),
+            speech: Some(speech),
             reprompt: None,
             card: None,
             session: Session::End,
             attributes: None,
+            directives: Vec::new(),
         }
     }
 
     /// Asks `speech`, repeating `reprompt` if the user stays silent.
-    pub fn ask(speech: impl Into<String>, reprompt: impl Into<String>) -> Self {
+    pub fn ask(speech: Ssml, reprompt: Ssml) -> Self {
         Self {
-            speech: Some(speech.into()),
-            reprompt: Some(reprompt.into()),
+            speech: Some(speech),
+            reprompt: Some(reprompt),
             card: None,
             session: Session::KeepOpen,
             attributes: None,
+            directives: Vec::new(),
         }
     }
 
@@ -168,6 +178,7 @@ impl Answer {
             card: None,
             session: Session::End,
             attributes: None,
+            directives: Vec::new(),
         }
     }
 
@@ -179,6 +190,7 @@ impl Answer {
             card: None,
             session: Session::Unspecified,
             attributes: None,
+            directives: Vec::new(),
         }
     }
 
@@ -198,11 +210,20 @@ impl Answer {
     }
 
     /// Appends a sentence to the speech.
-    pub fn and_say(mut self, more: &str) -> Self {
-        self.speech = Some(match self.speech.take() {
-            Some(speech) if !speech.is_empty() => format!("{speech} {more}"),
-            _ => more.to_owned(),
-        });
+    pub fn and_say(mut self, more: &Ssml) -> Self {
+        self.speech = Some(self.speech.take().unwrap_or_default().then(more));
+        self
+    }
+
+    /// Says `first` before the speech.
+    pub fn say_first(mut self, first: &Ssml) -> Self {
+        self.speech = Some(first.clone().then(&self.speech.take().unwrap_or_default()));
+        self
+    }
+
+    /// Adds a directive (the session stays open when it is a dialog directive that asks).
+    pub fn with_directive(mut self, directive: serde_json::Value) -> Self {
+        self.directives.push(directive);
         self
     }
 
@@ -228,7 +249,7 @@ impl Answer {
             session_attributes: attributes,
             response: ResponseBody {
                 output_speech: self.speech.map(|s| OutputSpeech::Ssml {
-                    ssml: ssml::to_ssml(&s, SPEECH_LIMIT),
+                    ssml: ssml::wrap_ssml(&s, SPEECH_LIMIT),
                 }),
                 card: self.card.map(|card| match card {
                     CardRequest::Simple { title, content } => {
@@ -248,7 +269,7 @@ impl Answer {
                 }),
                 reprompt: self.reprompt.map(|r| Reprompt {
                     output_speech: OutputSpeech::Ssml {
-                        ssml: ssml::to_ssml(&r, REPROMPT_LIMIT),
+                        ssml: ssml::wrap_ssml(&r, REPROMPT_LIMIT),
                     },
                 }),
                 should_end_session: match self.session {
@@ -256,6 +277,7 @@ impl Answer {
                     Session::KeepOpen => Some(false),
                     Session::Unspecified => None,
                 },
+                directives: within_budget(self.directives),
             },
         };
         match serde_json::to_vec(&envelope) {
@@ -263,7 +285,8 @@ impl Answer {
             _ => {
                 // The per-part limits make this unreachable; answer something valid regardless.
                 tracing::error!("response over the size limit, answering a short apology");
-                Answer::tell("Sorry, that answer was too long for me to say.").render_unchecked()
+                Answer::tell(Ssml::text("Sorry, that answer was too long for me to say."))
+                    .render_unchecked()
             }
         }
     }
@@ -274,14 +297,32 @@ impl Answer {
             session_attributes: None,
             response: ResponseBody {
                 output_speech: self.speech.map(|s| OutputSpeech::Ssml {
-                    ssml: ssml::to_ssml(&s, SPEECH_LIMIT),
+                    ssml: ssml::wrap_ssml(&s, SPEECH_LIMIT),
                 }),
                 card: None,
                 reprompt: None,
                 should_end_session: Some(true),
+                directives: Vec::new(),
             },
         }
     }
+}
+
+/// The directives that fit [`MAX_DIRECTIVES_BYTES`], in order; one that does not fit is dropped.
+fn within_budget(directives: Vec<serde_json::Value>) -> Vec<serde_json::Value> {
+    let mut used = 0usize;
+    directives
+        .into_iter()
+        .filter(|d| {
+            let size = serde_json::to_vec(d).map(|v| v.len()).unwrap_or(usize::MAX);
+            if used.saturating_add(size) > MAX_DIRECTIVES_BYTES {
+                tracing::warn!(size, "dropping a directive over the response budget");
+                return false;
+            }
+            used += size;
+            true
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -290,9 +331,9 @@ mod tests {
 
     #[test]
     fn link_account_answer_matches_the_shared_example() {
-        let rendered = Answer::tell(
+        let rendered = Answer::tell(Ssml::text(
             "To use this skill, link your Spotify account. I sent a card to the Alexa app.",
-        )
+        ))
         .with_link_account_card()
         .render();
         let path = format!(
@@ -306,8 +347,10 @@ mod tests {
 
     #[test]
     fn ask_keeps_the_session_open_with_a_reprompt() {
-        let json =
-            serde_json::to_value(Answer::ask("Which one?", "Which playlist?").render()).unwrap();
+        let json = serde_json::to_value(
+            Answer::ask(Ssml::text("Which one?"), Ssml::text("Which playlist?")).render(),
+        )
+        .unwrap();
         assert_eq!(json["response"]["shouldEndSession"], false);
         assert_eq!(
             json["response"]["reprompt"]["outputSpeech"]["ssml"],
@@ -323,7 +366,7 @@ mod tests {
 
     #[test]
     fn a_cards_title_and_content_share_the_8000_characters() {
-        let envelope = Answer::tell("Here.")
+        let envelope = Answer::tell(Ssml::text("Here."))
             .with_card("t".repeat(150), "c".repeat(7_990))
             .render();
         let Some(Card::Simple { title, content }) = &envelope.response.card else {
@@ -336,7 +379,9 @@ mod tests {
         );
         assert!(content.ends_with('…'));
         // A short card is untouched.
-        let small = Answer::tell("Here.").with_card("Title", "Body").render();
+        let small = Answer::tell(Ssml::text("Here."))
+            .with_card("Title", "Body")
+            .render();
         assert_eq!(
             small.response.card,
             Some(Card::Simple {
@@ -350,7 +395,7 @@ mod tests {
     fn huge_answers_stay_within_every_limit() {
         for unit in ["&", "🎵", "\"", "a", "\\"] {
             let huge = unit.repeat(50_000);
-            let envelope = Answer::ask(huge.clone(), huge.clone())
+            let envelope = Answer::ask(Ssml::text(&huge), Ssml::text(&huge))
                 .with_card(huge.clone(), huge.clone())
                 .render();
             let bytes = serde_json::to_vec(&envelope).unwrap();
@@ -367,5 +412,50 @@ mod tests {
                 "{unit}: title and content together over the limit"
             );
         }
+    }
+
+    #[test]
+    fn catalogue_markup_is_kept_and_cut_only_between_whole_tags() {
+        let markup = Ssml::trusted(format!(
+            "Hello<break time=\"300ms\"/>{}",
+            Ssml::text("Rock & <Roll>")
+        ));
+        let json = serde_json::to_value(Answer::tell(markup.clone()).render()).unwrap();
+        assert_eq!(
+            json["response"]["outputSpeech"]["ssml"],
+            "<speak>Hello<break time=\"300ms\"/>Rock &amp; &lt;Roll&gt;</speak>"
+        );
+        for max_chars in 18..40 {
+            let cut = ssml::wrap_ssml(
+                &markup,
+                Limit {
+                    max_chars,
+                    max_json_bytes: 10_000,
+                },
+            );
+            assert!(cut.chars().count() <= max_chars, "{cut}");
+            let inner = &cut["<speak>".len()..cut.len() - "</speak>".len()];
+            assert_eq!(
+                inner.matches('<').count(),
+                inner.matches('>').count(),
+                "{cut}"
+            );
+            assert!(!inner.contains("&a…") && !inner.contains("&l…"), "{cut}");
+        }
+    }
+
+    #[test]
+    fn directives_are_rendered_within_their_budget() {
+        let big =
+            serde_json::json!({"type": "Dialog.UpdateDynamicEntities", "pad": "x".repeat(20_000)});
+        let small = serde_json::json!({"type": "Dialog.ElicitSlot", "slotToElicit": "playlist"});
+        let json = serde_json::to_value(
+            Answer::ask(Ssml::text("Which?"), Ssml::text("Which?"))
+                .with_directive(big)
+                .with_directive(small.clone())
+                .render(),
+        )
+        .unwrap();
+        assert_eq!(json["response"]["directives"], serde_json::json!([small]));
     }
 }

@@ -100,6 +100,99 @@ fn fit(
     out
 }
 
+/// A piece of SSML to speak: trusted markup from the skill's message catalogues, with every value
+/// that came from elsewhere (Spotify names, what the user said) escaped on the way in.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ssml(String);
+
+impl Ssml {
+    /// Plain text, escaped.
+    pub fn text(plain: &str) -> Self {
+        Self(escape(plain))
+    }
+
+    /// Markup the skill wrote itself (its catalogues); never text from outside.
+    pub(crate) fn trusted(markup: String) -> Self {
+        Self(markup)
+    }
+
+    /// The markup, without `<speak>`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether there is nothing to say.
+    pub fn is_empty(&self) -> bool {
+        self.0.trim().is_empty()
+    }
+
+    /// `self`, a space, then `more`.
+    pub fn then(self, more: &Ssml) -> Self {
+        match (self.is_empty(), more.is_empty()) {
+            (true, _) => more.clone(),
+            (_, true) => self,
+            _ => Self(format!("{} {}", self.0, more.0)),
+        }
+    }
+}
+
+impl std::fmt::Display for Ssml {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The units markup is cut at: a whole tag, a whole entity, or one character.
+fn markup_units(markup: &str) -> Vec<&str> {
+    let mut units = Vec::new();
+    let mut rest = markup;
+    while let Some(c) = rest.chars().next() {
+        let len = match c {
+            '<' => rest.find('>').map_or(rest.len(), |end| end + 1),
+            '&' => rest
+                .find(';')
+                .filter(|end| *end <= 10)
+                .map_or(c.len_utf8(), |end| end + 1),
+            c => c.len_utf8(),
+        };
+        let (unit, tail) = rest.split_at(len);
+        units.push(unit);
+        rest = tail;
+    }
+    units
+}
+
+/// `<speak>…</speak>` around trusted `markup`, cut (with an ellipsis) between whole tags and entities
+/// to fit `limit`. Catalogues use only self-closing tags, so a cut never leaves a tag open.
+pub fn wrap_ssml(markup: &Ssml, limit: Limit) -> String {
+    let (open, close) = ("<speak>", "</speak>");
+    let fixed_chars = open.len() + close.len() + 1;
+    let fixed_bytes = json_bytes(open) + json_bytes(close) + ELLIPSIS.len_utf8() + 2;
+    let avail_chars = limit.max_chars.saturating_sub(fixed_chars);
+    let avail_bytes = limit.max_json_bytes.saturating_sub(fixed_bytes);
+    let mut out = String::from(open);
+    let (mut chars, mut bytes) = (0usize, 0usize);
+    let mut truncated = false;
+    for unit in markup_units(&markup.0) {
+        let unit: String = sanitized(unit).collect();
+        let (uc, ub) = (unit.chars().count(), json_bytes(&unit));
+        if chars + uc > avail_chars || bytes + ub > avail_bytes {
+            truncated = true;
+            break;
+        }
+        chars += uc;
+        bytes += ub;
+        out.push_str(&unit);
+    }
+    if truncated {
+        let kept = out.trim_end().len();
+        out.truncate(kept);
+        out.push(ELLIPSIS);
+    }
+    out.push_str(close);
+    out
+}
+
 /// `<speak>…</speak>` for plain `text`, escaped and cut to fit `limit`.
 pub fn to_ssml(text: &str, limit: Limit) -> String {
     fit(text, "<speak>", "</speak>", limit, push_escaped)

@@ -29,10 +29,16 @@ pub enum BrokerError {
     /// 400 `bad_request`.
     #[error("bad request")]
     BadRequest,
-    /// 429 `rate_limited`, or `quota_exceeded` (the app's quota rather than a burst; waited out the same way).
+    /// 429 `rate_limited`: a burst; waited out.
     #[error("rate limited (retry after {retry_after_s:?} s)")]
     RateLimited {
         /// Seconds Spotify asked to wait, when known.
+        retry_after_s: Option<u64>,
+    },
+    /// 429 `quota_exceeded`: the app's quota is used up (not a burst); waited out the same way.
+    #[error("spotify quota exceeded (retry after {retry_after_s:?} s)")]
+    QuotaExceeded {
+        /// Seconds until Spotify may answer again, when known.
         retry_after_s: Option<u64>,
     },
     /// 409 `conflict`: the action does not fit the link's state (an admin code; never expected by the skill).
@@ -79,7 +85,10 @@ impl BrokerError {
             ErrorCode::NoActiveDevice => Self::NoActiveDevice,
             ErrorCode::NotFound => Self::NotFound,
             ErrorCode::BadRequest => Self::BadRequest,
-            ErrorCode::RateLimited | ErrorCode::QuotaExceeded => Self::RateLimited {
+            ErrorCode::RateLimited => Self::RateLimited {
+                retry_after_s: parsed.error.retry_after_s.or(retry_after_header),
+            },
+            ErrorCode::QuotaExceeded => Self::QuotaExceeded {
                 retry_after_s: parsed.error.retry_after_s.or(retry_after_header),
             },
             ErrorCode::Conflict => Self::Conflict,
@@ -93,6 +102,7 @@ impl BrokerError {
         matches!(
             self,
             Self::RateLimited { .. }
+                | Self::QuotaExceeded { .. }
                 | Self::UpstreamUnavailable
                 | Self::Unavailable
                 | Self::DeadlineExceeded
@@ -123,7 +133,7 @@ mod tests {
         }
         assert!(matches!(
             BrokerError::from_response(429, &body("quota_exceeded", Some(60)), None),
-            BrokerError::RateLimited {
+            BrokerError::QuotaExceeded {
                 retry_after_s: Some(60)
             }
         ));

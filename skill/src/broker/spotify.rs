@@ -1,7 +1,7 @@
 //! The Spotify Web API calls the conversation makes (through the broker), with the response shapes it reads.
 
 use reqwest::Method;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::client::{BrokerClient, ForUser};
 use super::error::BrokerError;
@@ -20,6 +20,10 @@ pub enum NowPlaying {
         artists: Vec<String>,
         /// Playing rather than paused.
         playing: bool,
+        /// `spotify:track:…`, when Spotify gave it.
+        uri: Option<String>,
+        /// The album's name, when Spotify gave it.
+        album: Option<String>,
     },
     /// A podcast episode.
     Episode {
@@ -54,15 +58,147 @@ struct Item {
     #[serde(rename = "type", default)]
     kind: Option<String>,
     #[serde(default)]
+    uri: Option<String>,
+    #[serde(default)]
     artists: Vec<Named>,
     #[serde(default)]
     show: Option<Named>,
+    #[serde(default)]
+    album: Option<Named>,
 }
 
 #[derive(Debug, Deserialize)]
 struct Named {
     #[serde(default)]
     name: Option<String>,
+}
+
+/// What `PUT /me/player/play` starts: a context (album, artist, playlist, show) or tracks and
+/// episodes. Serialized exactly as Spotify's request body (and kept as such in session attributes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum PlayTarget {
+    /// `{"context_uri": …}`.
+    Context {
+        /// `spotify:album:…`, `spotify:artist:…`, `spotify:playlist:…`, `spotify:show:…`.
+        context_uri: String,
+    },
+    /// `{"uris": […]}`.
+    Uris {
+        /// `spotify:track:…` or `spotify:episode:…`.
+        uris: Vec<String>,
+    },
+}
+
+/// What a search result is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// A song.
+    Track,
+    /// An artist.
+    Artist,
+    /// An album.
+    Album,
+    /// A playlist.
+    Playlist,
+    /// A podcast.
+    Show,
+    /// A podcast episode.
+    Episode,
+}
+
+impl Kind {
+    /// Spotify's `type` parameter value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Track => "track",
+            Self::Artist => "artist",
+            Self::Album => "album",
+            Self::Playlist => "playlist",
+            Self::Show => "show",
+            Self::Episode => "episode",
+        }
+    }
+
+    fn plural(self) -> &'static str {
+        match self {
+            Self::Track => "tracks",
+            Self::Artist => "artists",
+            Self::Album => "albums",
+            Self::Playlist => "playlists",
+            Self::Show => "shows",
+            Self::Episode => "episodes",
+        }
+    }
+}
+
+/// One search result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    /// What it is.
+    pub kind: Kind,
+    /// Its name.
+    pub name: String,
+    /// `spotify:…`.
+    pub uri: String,
+    /// Artists (tracks, albums) or the owner (playlists), for speech.
+    pub artists: Vec<String>,
+    /// The show of an episode.
+    pub show: Option<String>,
+}
+
+impl Found {
+    /// How to start it.
+    pub fn target(&self) -> PlayTarget {
+        match self.kind {
+            Kind::Track | Kind::Episode => PlayTarget::Uris {
+                uris: vec![self.uri.clone()],
+            },
+            _ => PlayTarget::Context {
+                context_uri: self.uri.clone(),
+            },
+        }
+    }
+}
+
+/// One of the user's Spotify Connect devices.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Device {
+    /// Spotify's id (absent for some restricted devices).
+    #[serde(default)]
+    pub id: Option<String>,
+    /// Its name ("Kitchen speaker").
+    #[serde(default)]
+    pub name: String,
+    /// Whether it is the active device.
+    #[serde(default)]
+    pub is_active: bool,
+    /// Whether the Web API may not control it.
+    #[serde(default)]
+    pub is_restricted: bool,
+    /// Its volume, when known.
+    #[serde(default)]
+    pub volume_percent: Option<u8>,
+    /// Whether Spotify may set its volume (absent means yes).
+    #[serde(default)]
+    pub supports_volume: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+struct DeviceList {
+    #[serde(default)]
+    devices: Vec<Option<Device>>,
+}
+
+/// `GET /me/player`, as far as the skill reads it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PlayerState {
+    /// The active device.
+    #[serde(default)]
+    pub device: Option<Device>,
+    /// Whether something plays.
+    #[serde(default)]
+    pub is_playing: bool,
 }
 
 /// One of the user's playlists.
@@ -171,6 +307,8 @@ impl<'a> Spotify<'a> {
                 name,
                 artists: item.artists.into_iter().filter_map(|a| a.name).collect(),
                 playing,
+                uri: item.uri,
+                album: item.album.and_then(|a| a.name),
             },
         })
     }
@@ -219,6 +357,153 @@ impl<'a> Spotify<'a> {
     pub async fn play_playlist(&self, playlist: &Playlist) -> Result<(), BrokerError> {
         let body = serde_json::json!({"context_uri": playlist.uri});
         self.call(Method::PUT, "me/player/play", &[], Some(&body))
+            .await
+            .map(drop)
+    }
+
+    /// `GET /search` for `query` among `kinds`, `limit` of each, in the user's market.
+    pub async fn search(
+        &self,
+        query: &str,
+        kinds: &[Kind],
+        limit: u8,
+    ) -> Result<Vec<Found>, BrokerError> {
+        let types: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+        let (types, limit) = (types.join(","), limit.to_string());
+        let reply = self
+            .call(
+                Method::GET,
+                "search",
+                &[
+                    ("q", query),
+                    ("type", &types),
+                    ("limit", &limit),
+                    ("market", "from_token"),
+                ],
+                None,
+            )
+            .await?;
+        let Some(body) = reply.body else {
+            return Ok(Vec::new());
+        };
+        let mut found = Vec::new();
+        for kind in kinds {
+            let items = body[kind.plural()]["items"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            // Spotify sends null for items it cannot show; skip them and anything without a uri.
+            for item in items.iter().filter(|i| i.is_object()) {
+                let (Some(name), Some(uri)) = (item["name"].as_str(), item["uri"].as_str()) else {
+                    continue;
+                };
+                let mut artists: Vec<String> = item["artists"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|x| x["name"].as_str().map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if artists.is_empty() {
+                    if let Some(owner) = item["owner"]["display_name"].as_str() {
+                        artists.push(owner.to_owned());
+                    }
+                }
+                found.push(Found {
+                    kind: *kind,
+                    name: name.to_owned(),
+                    uri: uri.to_owned(),
+                    artists,
+                    show: item["show"]["name"].as_str().map(str::to_owned),
+                });
+            }
+        }
+        Ok(found)
+    }
+
+    /// `PUT /me/player/play` with `target`, on `device_id` when given.
+    pub async fn play(
+        &self,
+        target: &PlayTarget,
+        device_id: Option<&str>,
+    ) -> Result<(), BrokerError> {
+        let body =
+            serde_json::to_value(target).map_err(|e| unexpected(0, format!("play body: {e}")))?;
+        let query: Vec<(&str, &str)> = device_id.map(|d| ("device_id", d)).into_iter().collect();
+        self.call(Method::PUT, "me/player/play", &query, Some(&body))
+            .await
+            .map(drop)
+    }
+
+    /// `GET /me/player/devices`: the devices Spotify can see, usable ones only.
+    pub async fn devices(&self) -> Result<Vec<Device>, BrokerError> {
+        let reply = self
+            .call(Method::GET, "me/player/devices", &[], None)
+            .await?;
+        let Some(body) = reply.body else {
+            return Ok(Vec::new());
+        };
+        let list: DeviceList = serde_json::from_value(body)
+            .map_err(|e| unexpected(reply.status, format!("devices: {e}")))?;
+        Ok(list
+            .devices
+            .into_iter()
+            .flatten()
+            .filter(|d| d.id.is_some() && !d.name.trim().is_empty())
+            .collect())
+    }
+
+    /// `PUT /me/player`: moves playback to `device_id` and plays there.
+    pub async fn transfer(&self, device_id: &str) -> Result<(), BrokerError> {
+        let body = serde_json::json!({"device_ids": [device_id], "play": true});
+        self.call(Method::PUT, "me/player", &[], Some(&body))
+            .await
+            .map(drop)
+    }
+
+    /// `GET /me/player`: the playback state, `None` when nothing is active.
+    pub async fn player(&self) -> Result<Option<PlayerState>, BrokerError> {
+        let reply = self.call(Method::GET, "me/player", &[], None).await?;
+        let Some(body) = reply.body else {
+            return Ok(None);
+        };
+        serde_json::from_value(body)
+            .map(Some)
+            .map_err(|e| unexpected(reply.status, format!("player: {e}")))
+    }
+
+    /// `PUT /me/player/volume?volume_percent=…`.
+    pub async fn set_volume(&self, percent: u8) -> Result<(), BrokerError> {
+        let percent = percent.min(100).to_string();
+        self.call(
+            Method::PUT,
+            "me/player/volume",
+            &[("volume_percent", &percent)],
+            None,
+        )
+        .await
+        .map(drop)
+    }
+
+    /// `PUT /me/player/shuffle?state=…`.
+    pub async fn set_shuffle(&self, on: bool) -> Result<(), BrokerError> {
+        let state = if on { "true" } else { "false" };
+        self.call(Method::PUT, "me/player/shuffle", &[("state", state)], None)
+            .await
+            .map(drop)
+    }
+
+    /// `PUT /me/player/repeat?state=track|context|off`.
+    pub async fn set_repeat(&self, state: &str) -> Result<(), BrokerError> {
+        self.call(Method::PUT, "me/player/repeat", &[("state", state)], None)
+            .await
+            .map(drop)
+    }
+
+    /// `POST /me/player/queue?uri=…`.
+    pub async fn queue(&self, uri: &str) -> Result<(), BrokerError> {
+        self.call(Method::POST, "me/player/queue", &[("uri", uri)], None)
             .await
             .map(drop)
     }

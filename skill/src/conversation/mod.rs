@@ -1,11 +1,14 @@
 //! The skill's side of the conversation: from a verified Alexa request to an answer.
 
 mod events;
+pub mod follow_up;
 mod handlers;
 pub mod intents;
 pub mod link_memory;
 pub mod playlist_match;
+pub mod search;
 pub mod speech;
+mod troubleshoot;
 
 use std::sync::Arc;
 
@@ -13,8 +16,10 @@ use crate::alexa::request::{Request, RequestEnvelope};
 use crate::alexa::response::Answer;
 use crate::broker::BrokerClient;
 use crate::deadline::Deadline;
+use crate::i18n::{Locale, Messages};
 use crate::identifiers::{AlexaAccessToken, UserId};
 use crate::verify::clock::Clock;
+use follow_up::Pending;
 use intents::Intent;
 use link_memory::LinkMemory;
 
@@ -61,6 +66,14 @@ impl Caller {
     }
 }
 
+/// One turn of the conversation: who asks, in which language, and what the skill asked last.
+#[derive(Debug)]
+pub(crate) struct Turn {
+    pub(crate) caller: Caller,
+    pub(crate) m: Messages,
+    pub(crate) pending: Option<Pending>,
+}
+
 impl Conversation {
     /// A conversation talking to `broker`, reminding about relinks within `relink_window`.
     pub fn new(
@@ -77,15 +90,26 @@ impl Conversation {
     /// Answers one verified request; every broker call is bounded by `deadline`.
     pub async fn respond(&self, envelope: &RequestEnvelope, deadline: Deadline) -> Reply {
         let caller = Caller::from_envelope(envelope);
+        let locale = envelope.locale();
+        let turn = Turn {
+            caller,
+            m: Messages::new(Locale::from_tag(locale)),
+            pending: Pending::from_attributes(envelope.session_attributes()),
+        };
+        let caller = &turn.caller;
         match &envelope.request {
             Request::LaunchRequest(_) => {
-                tracing::info!(request_type = "LaunchRequest", "answering");
-                Reply::Answer(self.launch(&caller, deadline).await)
+                tracing::info!(
+                    request_type = "LaunchRequest",
+                    locale = turn.m.locale().tag(),
+                    "answering"
+                );
+                Reply::Answer(self.launch(&turn, deadline).await)
             }
             Request::IntentRequest(request) => {
-                tracing::info!(request_type = "IntentRequest", intent = %request.intent.name, "answering");
+                tracing::info!(request_type = "IntentRequest", intent = %request.intent.name, locale = turn.m.locale().tag(), "answering");
                 let intent = Intent::from_request(&request.intent);
-                Reply::Answer(self.intent(&caller, intent, deadline).await)
+                Reply::Answer(self.intent(&turn, intent, deadline).await)
             }
             Request::SessionEndedRequest(ended) => {
                 tracing::info!(
@@ -106,8 +130,8 @@ impl Conversation {
                 );
                 Reply::Answer(Answer::acknowledge())
             }
-            Request::SkillDisabled(_) => self.skill_disabled(&caller, deadline).await,
-            Request::SkillAccountLinked(_) => self.account_linked(&caller, deadline).await,
+            Request::SkillDisabled(_) => self.skill_disabled(caller, deadline).await,
+            Request::SkillAccountLinked(_) => self.account_linked(caller, deadline).await,
             Request::SkillEnabled(_) | Request::Other => {
                 tracing::info!("acknowledging a request type the skill does not act on");
                 Reply::Answer(Answer::acknowledge())

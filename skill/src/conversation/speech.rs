@@ -2,80 +2,62 @@
 
 use crate::alexa::response::Answer;
 use crate::broker::BrokerError;
+use crate::i18n::{Arg, Messages};
 
 /// The user has not linked (no `accessToken`): speech and the LinkAccount card.
-pub fn not_linked() -> Answer {
-    Answer::tell("To use this skill, link your Spotify account. I sent a card to the Alexa app.")
-        .with_link_account_card()
+pub fn not_linked(m: &Messages) -> Answer {
+    Answer::tell(m.speak("not-linked", &[])).with_link_account_card()
 }
 
 /// The link must be renewed: speech and the LinkAccount card.
-pub fn relink() -> Answer {
-    Answer::tell(
-        "Your Spotify account needs to be linked again. I sent a card to the Alexa app so you can link it.",
-    )
-    .with_link_account_card()
+pub fn relink(m: &Messages) -> Answer {
+    Answer::tell(m.speak("relink", &[])).with_link_account_card()
 }
 
 /// The answer to give when time runs out before the broker does.
-pub fn too_slow() -> Answer {
-    Answer::tell(
-        "Sorry, Spotify is taking too long to answer right now. Please try again in a moment.",
-    )
+pub fn too_slow(m: &Messages) -> Answer {
+    Answer::tell(m.speak("too-slow", &[]))
 }
 
-/// The gentle relink reminder added to an answer.
-pub const RELINK_REMINDER: &str = "By the way, your Spotify link will expire soon. To keep things working, link your account again from the card in the Alexa app.";
+fn minutes(seconds: u64) -> i64 {
+    i64::try_from(seconds.div_ceil(60).max(1)).unwrap_or(i64::MAX)
+}
 
 /// One helpful answer per broker error; `relink_required` always carries the LinkAccount card.
-pub fn for_error(error: &BrokerError) -> Answer {
+pub fn for_error(m: &Messages, error: &BrokerError) -> Answer {
+    let say = |id: &str| Answer::tell(m.speak(id, &[]));
     match error {
-        BrokerError::RelinkRequired => relink(),
-        BrokerError::NoActiveDevice => Answer::tell(
-            "I couldn't find an active Spotify device. Open Spotify on your phone, computer or speaker, play something, then ask me again.",
-        ),
-        BrokerError::PremiumRequired => Answer::tell(
-            "Controlling playback needs Spotify Premium. I can still tell you what's playing and list your playlists.",
-        ),
-        BrokerError::RateLimited { retry_after_s } => Answer::tell(match retry_after_s {
-            Some(s) if *s <= 1 => {
-                "Spotify is busy right now. Please try again in a second.".to_owned()
+        BrokerError::RelinkRequired => relink(m),
+        BrokerError::NoActiveDevice => say("error-no-device"),
+        BrokerError::PremiumRequired => say("error-premium"),
+        BrokerError::RateLimited { retry_after_s } => match retry_after_s {
+            Some(s) if *s <= 1 => say("error-busy-second"),
+            Some(s) if *s < 60 => Answer::tell(m.speak(
+                "error-busy-seconds",
+                &[("seconds", Arg::Number(i64::try_from(*s).unwrap_or(59)))],
+            )),
+            Some(s) if *s < 120 => say("error-busy-minute"),
+            Some(s) => Answer::tell(m.speak(
+                "error-busy-minutes",
+                &[("minutes", Arg::Number(minutes(*s)))],
+            )),
+            None => say("error-busy"),
+        },
+        BrokerError::QuotaExceeded { retry_after_s } => match retry_after_s {
+            Some(s) => {
+                Answer::tell(m.speak("error-quota", &[("minutes", Arg::Number(minutes(*s)))]))
             }
-            Some(s) if *s < 60 => {
-                format!("Spotify is busy right now. Please try again in {s} seconds.")
-            }
-            Some(s) if *s < 120 => {
-                "Spotify is busy right now. Please try again in a minute.".to_owned()
-            }
-            Some(s) => format!(
-                "Spotify is busy right now. Please try again in about {} minutes.",
-                s.div_ceil(60)
-            ),
-            None => "Spotify is busy right now. Please try again in a little while.".to_owned(),
-        }),
-        BrokerError::UpstreamUnavailable => {
-            Answer::tell("Spotify isn't responding right now. Please try again in a little while.")
-        }
-        BrokerError::Unavailable => Answer::tell(
-            "I'm having trouble reaching your linked account right now. Please try again in a few minutes.",
-        ),
-        BrokerError::AppNotPermitted => Answer::tell(
-            "Spotify isn't letting this skill use your account yet. Linking again won't fix this; the skill's owner has to allow your account first.",
-        ),
-        BrokerError::Forbidden => Answer::tell("Spotify didn't allow that request."),
-        BrokerError::NotFound => {
-            Answer::tell("Spotify couldn't find that. It may have been removed.")
-        }
-        BrokerError::BadRequest | BrokerError::Conflict => {
-            Answer::tell("Sorry, Spotify couldn't do that.")
-        }
-        BrokerError::ServiceUnauthorized => Answer::tell(
-            "Sorry, this skill isn't set up correctly right now. Please try again later.",
-        ),
-        BrokerError::DeadlineExceeded => too_slow(),
-        BrokerError::Transport(_) | BrokerError::Unexpected { .. } => {
-            Answer::tell("Sorry, I couldn't reach Spotify just now. Please try again in a moment.")
-        }
+            None => say("error-quota-unknown"),
+        },
+        BrokerError::UpstreamUnavailable => say("error-upstream"),
+        BrokerError::Unavailable => say("error-unavailable"),
+        BrokerError::AppNotPermitted => say("error-app-not-permitted"),
+        BrokerError::Forbidden => say("error-forbidden"),
+        BrokerError::NotFound => say("error-not-found"),
+        BrokerError::BadRequest | BrokerError::Conflict => say("error-bad-request"),
+        BrokerError::ServiceUnauthorized => say("error-service"),
+        BrokerError::DeadlineExceeded => too_slow(m),
+        BrokerError::Transport(_) | BrokerError::Unexpected { .. } => say("error-transport"),
     }
 }
 
@@ -90,7 +72,8 @@ pub fn log_error(error: &BrokerError) {
         | BrokerError::Unavailable
         | BrokerError::UpstreamUnavailable
         | BrokerError::DeadlineExceeded
-        | BrokerError::RateLimited { .. } => {
+        | BrokerError::RateLimited { .. }
+        | BrokerError::QuotaExceeded { .. } => {
             tracing::warn!(error = %error, "broker call failed");
         }
         _ => tracing::info!(error = %error, "broker call refused"),
@@ -101,22 +84,30 @@ pub fn log_error(error: &BrokerError) {
 mod tests {
     use super::*;
     use crate::alexa::response::CardRequest;
+    use crate::i18n::Locale;
 
     fn speech(answer: &Answer) -> String {
-        answer.speech.clone().unwrap_or_default()
+        answer
+            .speech
+            .as_ref()
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_default()
     }
 
     #[test]
     fn relink_and_not_linked_always_carry_the_link_account_card() {
-        assert_eq!(not_linked().card, Some(CardRequest::LinkAccount));
-        assert_eq!(
-            for_error(&BrokerError::RelinkRequired).card,
-            Some(CardRequest::LinkAccount)
-        );
+        for locale in Locale::ALL {
+            let m = Messages::new(locale);
+            assert_eq!(not_linked(&m).card, Some(CardRequest::LinkAccount));
+            assert_eq!(
+                for_error(&m, &BrokerError::RelinkRequired).card,
+                Some(CardRequest::LinkAccount)
+            );
+        }
     }
 
     #[test]
-    fn every_error_has_its_own_answer() {
+    fn every_error_has_its_own_answer_in_every_locale() {
         let errors = [
             BrokerError::RelinkRequired,
             BrokerError::ServiceUnauthorized,
@@ -129,34 +120,56 @@ mod tests {
             BrokerError::RateLimited {
                 retry_after_s: Some(30),
             },
+            BrokerError::QuotaExceeded {
+                retry_after_s: Some(600),
+            },
             BrokerError::UpstreamUnavailable,
             BrokerError::Unavailable,
             BrokerError::DeadlineExceeded,
         ];
-        let mut seen = std::collections::BTreeSet::new();
-        for error in &errors {
-            assert!(
-                seen.insert(speech(&for_error(error))),
-                "{error:?} reuses speech"
-            );
+        for locale in Locale::ALL {
+            let m = Messages::new(locale);
+            let mut seen = std::collections::BTreeSet::new();
+            for error in &errors {
+                let said = speech(&for_error(&m, error));
+                assert!(!said.is_empty(), "{locale:?} {error:?}");
+                assert!(seen.insert(said), "{locale:?}: {error:?} reuses speech");
+            }
         }
-        assert!(speech(&for_error(&BrokerError::NoActiveDevice)).contains("Open Spotify"));
-        assert!(speech(&for_error(&BrokerError::PremiumRequired)).contains("Premium"));
+        let m = Messages::new(Locale::EnUs);
+        assert!(speech(&for_error(&m, &BrokerError::NoActiveDevice)).contains("Open Spotify"));
+        assert!(speech(&for_error(&m, &BrokerError::PremiumRequired)).contains("Premium"));
         assert!(
-            speech(&for_error(&BrokerError::RateLimited {
-                retry_after_s: Some(30)
-            }))
+            speech(&for_error(
+                &m,
+                &BrokerError::RateLimited {
+                    retry_after_s: Some(30)
+                }
+            ))
             .contains("30 seconds")
         );
         assert!(
-            speech(&for_error(&BrokerError::RateLimited {
-                retry_after_s: None
-            }))
-            .contains("busy")
+            speech(&for_error(
+                &m,
+                &BrokerError::QuotaExceeded {
+                    retry_after_s: Some(600)
+                }
+            ))
+            .contains("about 10 minutes")
         );
         assert!(
-            speech(&for_error(&BrokerError::UpstreamUnavailable))
-                .contains("Spotify isn't responding")
+            speech(&for_error(&m, &BrokerError::Forbidden))
+                .contains("pausing what is already paused")
+        );
+        let de = Messages::new(Locale::DeDe);
+        assert!(
+            speech(&for_error(
+                &de,
+                &BrokerError::RateLimited {
+                    retry_after_s: Some(30)
+                }
+            ))
+            .contains("30 Sekunden")
         );
     }
 }

@@ -49,7 +49,8 @@ pub async fn alexa(
             if is_skill_event(&envelope.request) {
                 Reply::Redeliver
             } else {
-                Reply::Answer(speech::too_slow())
+                let locale = crate::i18n::Locale::from_tag(envelope.locale());
+                Reply::Answer(speech::too_slow(&crate::i18n::Messages::new(locale)))
             }
         }
     };

@@ -11,6 +11,7 @@ pub struct AlexaRequest {
     access_token: Option<String>,
     timestamp: DateTime<Utc>,
     attributes: Option<Value>,
+    locale: String,
 }
 
 impl AlexaRequest {
@@ -22,6 +23,7 @@ impl AlexaRequest {
             access_token: None,
             timestamp: Utc::now(),
             attributes: None,
+            locale: "en-US".into(),
         }
     }
 
@@ -40,6 +42,12 @@ impl AlexaRequest {
     /// Stamped `timestamp`.
     pub fn at(mut self, timestamp: DateTime<Utc>) -> Self {
         self.timestamp = timestamp;
+        self
+    }
+
+    /// In `locale` (`request.locale`, en-US unless told).
+    pub fn locale(mut self, locale: &str) -> Self {
+        self.locale = locale.to_owned();
         self
     }
 
@@ -88,7 +96,7 @@ impl AlexaRequest {
             "type": kind,
             "requestId": format!("amzn1.echo-api.request.{}", uuid_like()),
             "timestamp": self.timestamp.to_rfc3339_opts(SecondsFormat::Secs, true),
-            "locale": "en-US"
+            "locale": self.locale
         })
     }
 

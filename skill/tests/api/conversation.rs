@@ -191,8 +191,9 @@ async fn list_playlists_reads_the_first_few_and_the_count() {
     let answer = ask(&skill, "ListPlaylistsIntent", &[]).await;
     assert_eq!(
         ssml(&answer),
-        "<speak>You have 7 playlists. The first 5 are One, Two, Three, Four and Five.</speak>"
+        "<speak>You have 7 playlists. The first 5 are One, Two, Three, Four and Five. Which playlist should I play?</speak>"
     );
+    assert_eq!(answer["response"]["shouldEndSession"], false);
     assert!(
         answer["response"]["card"]["content"]
             .as_str()
@@ -269,7 +270,7 @@ async fn playlist_names_that_need_escaping_are_safe() {
     let answer = ask(&skill, "ListPlaylistsIntent", &[]).await;
     assert_eq!(
         ssml(&answer),
-        "<speak>You have 2 playlists: Rock &amp; &lt;Roll&gt; and &quot;Quotes&quot; &amp; &apos;Apostrophes&apos;.</speak>"
+        "<speak>You have 2 playlists: Rock &amp; &lt;Roll&gt; and &quot;Quotes&quot; &amp; &apos;Apostrophes&apos;. Which playlist should I play?</speak>"
     );
     let answer = ask(
         &skill,
@@ -347,7 +348,7 @@ async fn each_broker_error_gets_its_own_answer() {
         ),
         (
             Canned::Error(ErrorCode::UpstreamUnavailable, None),
-            "Spotify isn&apos;t responding",
+            "Spotify isn't responding",
         ),
         (
             Canned::Error(ErrorCode::Unavailable, None),
@@ -355,11 +356,15 @@ async fn each_broker_error_gets_its_own_answer() {
         ),
         (
             Canned::Error(ErrorCode::AppNotPermitted, None),
-            "skill&apos;s owner",
+            "skill's owner",
         ),
         (
             Canned::Error(ErrorCode::Forbidden, None),
-            "didn&apos;t allow",
+            "pausing what is already paused",
+        ),
+        (
+            Canned::Error(ErrorCode::QuotaExceeded, Some(600)),
+            "about 10 minutes",
         ),
     ];
     for (canned, expected) in cases {
@@ -604,12 +609,13 @@ async fn session_end_help_stop_fallback_and_home() {
 
     let help = ask(&skill, "AMAZON.HelpIntent", &[]).await;
     assert_eq!(help["response"]["shouldEndSession"], false);
+    assert!(!has_link_card(&help));
     let stop = ask(&skill, "AMAZON.StopIntent", &[]).await;
     assert_eq!(ssml(&stop), "<speak>Goodbye.</speak>");
     let cancel = ask(&skill, "AMAZON.CancelIntent", &[]).await;
     assert_eq!(cancel["response"]["shouldEndSession"], true);
     let fallback = ask(&skill, "AMAZON.FallbackIntent", &[]).await;
-    assert!(ssml(&fallback).contains("can&apos;t help"));
+    assert!(ssml(&fallback).contains("can't help"));
     let home = ask(&skill, "AMAZON.NavigateHomeIntent", &[]).await;
     assert_eq!(home["response"], json!({"shouldEndSession": true}));
     assert!(broker.calls().is_empty());

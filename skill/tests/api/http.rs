@@ -74,7 +74,13 @@ async fn development_mode_accepts_unsigned_requests() {
         .extra_env
         .push(("SKILL__ALEXA__VERIFY_SIGNATURES".into(), "false".into()));
     let skill = TestSkill::spawn_with(options).await.unwrap();
-    let body = serde_json::to_vec(&skill.request().intent("AMAZON.HelpIntent", &[])).unwrap();
+    let body = serde_json::to_vec(
+        &skill
+            .request()
+            .linked(crate::fake_broker::USER_TOKEN)
+            .intent("AMAZON.HelpIntent", &[]),
+    )
+    .unwrap();
     let (status, json) = skill.send_raw(body, &[]).await.unwrap();
     assert_eq!(status, 200);
     assert_eq!(json["response"]["shouldEndSession"], false);

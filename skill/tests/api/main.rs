@@ -9,3 +9,4 @@
 mod conversation;
 mod fake_broker;
 mod http;
+mod voice;

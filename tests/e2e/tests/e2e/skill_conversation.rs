@@ -280,12 +280,14 @@ async fn not_linked_gets_the_link_account_card_without_touching_spotify() {
         before,
         "an unlinked user's requests must not reach Spotify"
     );
-    // Help needs no link and gets no card.
+    // Help needs no link: it says to link first, with the card.
     let help = rig
         .send(&rig.from(None).intent("AMAZON.HelpIntent", &[]))
         .await;
-    help.ok().says("what's playing");
-    assert_eq!(help.card_type(), None);
+    help.ok()
+        .says("First, link your Spotify account")
+        .says("what's playing")
+        .expect_link_account();
 }
 
 async fn linked_and_playing(backend: Backend) {
@@ -349,7 +351,12 @@ async fn lists_playlists_with_a_count() {
     reply.ok();
     assert_eq!(
         reply.speech(),
-        "You have 2 playlists: Morning Jazz and Road Trip."
+        "You have 2 playlists: Morning Jazz and Road Trip. Which playlist should I play?"
+    );
+    assert_eq!(
+        reply.ends_session(),
+        Some(false),
+        "it asks which one to play"
     );
 }
 
@@ -485,7 +492,7 @@ async fn pause_and_next_change_the_sandbox_player() {
 }
 
 #[tokio::test]
-async fn no_active_device_tells_the_user_to_open_spotify() {
+async fn no_active_device_tells_the_user_to_open_spotify_or_offers_an_idle_one() {
     let rig = Rig::start(Backend::Sqlite).await;
     // One user whose devices are all inactive, one with no device at all; neither has a player.
     let idle = {
@@ -509,20 +516,48 @@ async fn no_active_device_tells_the_user_to_open_spotify() {
     };
     rig.seed(idle).await;
     rig.seed(bare).await;
-    for user in ["idle", "bare"] {
-        let token = rig.link(user).await;
-        for (intent, slots) in [
-            ("PlayPlaylistIntent", vec![("playlist", "road trip")]),
-            ("AMAZON.ResumeIntent", vec![]),
-        ] {
-            let reply = rig.ask(&token, intent, &slots).await;
-            reply
-                .ok()
-                .says("couldn't find an active Spotify device")
-                .says("Open Spotify");
-            assert_ne!(reply.card_type(), Some("LinkAccount"), "{}", reply.body);
-        }
+    let token = rig.link("bare").await;
+    for (intent, slots) in [
+        ("PlayPlaylistIntent", vec![("playlist", "road trip")]),
+        ("AMAZON.ResumeIntent", vec![]),
+    ] {
+        let reply = rig.ask(&token, intent, &slots).await;
+        reply
+            .ok()
+            .says("couldn't find an active Spotify device")
+            .says("Open Spotify");
+        assert_ne!(reply.card_type(), Some("LinkAccount"), "{}", reply.body);
     }
+
+    // With a device available but none active, the skill offers it and plays there on "yes".
+    let token = rig.link("idle").await;
+    let offer = rig
+        .ask(&token, "PlayPlaylistIntent", &[("playlist", "road trip")])
+        .await;
+    offer
+        .ok()
+        .says("Nothing is playing on an active device right now. Should I play on");
+    assert_eq!(offer.ends_session(), Some(false));
+    let attributes = offer.body["sessionAttributes"].clone();
+    let device = attributes["pending"]["device_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let yes = rig
+        .send(
+            &rig.from(Some(&token))
+                .with_attributes(attributes)
+                .intent("AMAZON.YesIntent", &[]),
+        )
+        .await;
+    yes.ok().says("Playing on");
+    let player = rig.player("idle").await;
+    assert_eq!(player.device_id.as_deref(), Some(device.as_str()));
+    assert_eq!(
+        player.context_uri.as_deref(),
+        Some(format!("spotify:playlist:{ROAD_TRIP_PLAYLIST}").as_str())
+    );
+    assert!(player.is_playing);
 }
 
 #[tokio::test]
@@ -739,4 +774,87 @@ async fn session_end_stop_and_account_linked_are_answered_without_spotify() {
     assert_eq!(rig.sandbox().counters().await.unwrap().api_total, before);
     // The link is untouched by all of this.
     assert_eq!(rig.broker.link_status(&token).await.status(), 200);
+}
+
+// ---- every locale, play by name, devices ---------------------------------------------------------
+
+#[tokio::test]
+async fn launch_whats_playing_and_play_by_name_in_every_locale() {
+    let rig = Rig::start(Backend::Sqlite).await;
+    let token = rig.link(ALICE).await;
+    for locale in ["en-US", "en-GB", "en-CA", "en-AU", "en-IN", "de-DE"] {
+        let german = locale == "de-DE";
+        let from = || rig.from(Some(&token)).locale(locale);
+        let launch = rig.send(&from().launch()).await;
+        launch
+            .ok()
+            .says(if german { "Willkommen!" } else { "Welcome!" });
+        assert_eq!(launch.ends_session(), Some(false));
+        assert!(
+            launch.body["response"]["directives"]
+                .as_array()
+                .is_some_and(|d| d
+                    .iter()
+                    .any(|d| d["type"] == "Dialog.UpdateDynamicEntities")),
+            "{locale}: {}",
+            launch.body
+        );
+
+        // Start something else first, so that playing by name visibly changes the player.
+        let mut player = rig.player(ALICE).await;
+        player.context_uri = Some(format!("spotify:playlist:{ROAD_TRIP_PLAYLIST}"));
+        rig.sandbox().set_player(ALICE, &player).await.unwrap();
+
+        let (spoken, said) = if german {
+            (
+                "Kind of Blue von Miles Davis",
+                "Ich spiele das Album Kind of Blue von Miles Davis.",
+            )
+        } else {
+            (
+                "Kind of Blue by Miles Davis",
+                "Playing the album Kind of Blue by Miles Davis.",
+            )
+        };
+        let played = rig
+            .send(&from().intent("PlayMusicIntent", &[("query", spoken)]))
+            .await;
+        assert_eq!(played.ok().speech(), said, "{locale}");
+        let player = rig.player(ALICE).await;
+        assert!(
+            player
+                .context_uri
+                .as_deref()
+                .is_some_and(|c| c.starts_with("spotify:album:")),
+            "{locale}: {player:?}"
+        );
+
+        let now = rig.send(&from().intent("WhatsPlayingIntent", &[])).await;
+        let expected = if german {
+            "Das ist So What von Miles Davis."
+        } else {
+            "This is So What by Miles Davis."
+        };
+        assert_eq!(now.ok().speech(), expected, "{locale}");
+    }
+}
+
+#[tokio::test]
+async fn devices_are_listed_and_playback_moves_to_the_one_named() {
+    let rig = Rig::start(Backend::Sqlite).await;
+    let token = rig.link(ALICE).await;
+    let list = rig.ask(&token, "ListDevicesIntent", &[]).await;
+    list.ok()
+        .says("Kitchen Echo")
+        .says("Alice's Laptop")
+        .says("Kitchen Echo is the active one.");
+    let moved = rig
+        .ask(&token, "PlayOnDeviceIntent", &[("device", "the laptop")])
+        .await;
+    assert_eq!(moved.ok().speech(), "Playing on Alice's Laptop.");
+    let player = rig.player(ALICE).await;
+    assert_eq!(
+        player.device_id.as_deref(),
+        Some(spotify_sandbox::demo::LAPTOP_DEVICE)
+    );
 }

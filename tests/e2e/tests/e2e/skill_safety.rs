@@ -207,7 +207,7 @@ async fn names_that_need_ssml_escaping_stay_valid_xml() {
     list.ok();
     assert_eq!(
         list.speech(),
-        "You have 2 playlists: Rock & <Roll> and It's \"Fine\" ]]> <speak>."
+        "You have 2 playlists: Rock & <Roll> and It's \"Fine\" ]]> <speak>. Which playlist should I play?"
     );
 
     let play = rig
