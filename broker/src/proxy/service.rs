@@ -367,6 +367,15 @@ impl Proxy {
             ),
         };
         let (status, content_type, etag, body) = answer;
+        let stored = fresh.is_some() && (200..300).contains(&status);
+        // A body fresh from upstream is a slice of the HTTP client's connection read buffer: kept in the
+        // cache it would pin that whole buffer (kilobytes per entry, unseen by the cache's weigher), so
+        // the cache keeps an exact copy instead.
+        let body = if stored && source == Source::Miss {
+            Bytes::copy_from_slice(&body)
+        } else {
+            body
+        };
         let now = Instant::now();
         let fresh_until = now + fresh.unwrap_or_default();
         let answer = Arc::new(CachedAnswer {
@@ -377,7 +386,7 @@ impl Proxy {
             fresh_until,
             stale_until: fresh_until + policy.stale,
         });
-        if fresh.is_some() && (200..300).contains(&status) {
+        if stored {
             self.cache.put(key, Arc::clone(&answer), ticket);
         }
         Fetched::Answer(answer, source)

@@ -232,12 +232,17 @@ async fn run(
                 scenarios::sandbox_direct_search(&ctx, load).await?
             }
             scenarios::BROKER_UNCACHED => scenarios::broker_uncached(&ctx, load).await?,
-            scenarios::SKILL_WHATS_PLAYING => {
+            scenarios::SKILL_WHATS_PLAYING | scenarios::SKILL_HELP => {
                 if ctx.skill_url.is_none() {
                     rows.push(Row::skipped(name, SKILL_MISSING));
                     continue;
                 }
-                scenarios::skill_whats_playing(&ctx, load).await?
+                let intent = if name == scenarios::SKILL_HELP {
+                    scenarios::SkillIntent::Help
+                } else {
+                    scenarios::SkillIntent::WhatsPlaying
+                };
+                scenarios::skill_intent(&ctx, load, intent).await?
             }
             scenarios::TOKEN_REFRESH_GRANT => scenarios::token_refresh_grant(&ctx, load).await?,
             scenarios::LINK_FLOW => {

@@ -11,12 +11,13 @@ use crate::flow::{AlexaClient, BrokerTokens, snippet};
 use crate::load::{LoadSettings, Measurement, closed_loop, sequential};
 
 /// Every scenario, in the order they run (the refresh grant and link flow last: they add rows and links).
-pub const ALL: [&str; 7] = [
+pub const ALL: [&str; 8] = [
     SANDBOX_DIRECT,
     BROKER_CACHED,
     SANDBOX_DIRECT_SEARCH,
     BROKER_UNCACHED,
     SKILL_WHATS_PLAYING,
+    SKILL_HELP,
     TOKEN_REFRESH_GRANT,
     LINK_FLOW,
 ];
@@ -25,6 +26,7 @@ pub const BROKER_CACHED: &str = "broker-cached";
 pub const SANDBOX_DIRECT_SEARCH: &str = "sandbox-direct-search";
 pub const BROKER_UNCACHED: &str = "broker-uncached";
 pub const SKILL_WHATS_PLAYING: &str = "skill-whats-playing";
+pub const SKILL_HELP: &str = "skill-help";
 pub const TOKEN_REFRESH_GRANT: &str = "token-refresh-grant";
 pub const LINK_FLOW: &str = "link-flow";
 
@@ -186,8 +188,29 @@ pub async fn link_flow(
     .await
 }
 
-/// An Alexa `IntentRequest` for `WhatsPlayingIntent` from a linked user.
-fn whats_playing_request(worker: usize, number: u64, access_token: &str) -> serde_json::Value {
+/// What the skill is asked: "what's playing" needs the broker, help needs nothing but the skill.
+#[derive(Debug, Clone, Copy)]
+pub enum SkillIntent {
+    WhatsPlaying,
+    Help,
+}
+
+impl SkillIntent {
+    fn name(self) -> &'static str {
+        match self {
+            Self::WhatsPlaying => "WhatsPlayingIntent",
+            Self::Help => "AMAZON.HelpIntent",
+        }
+    }
+}
+
+/// An Alexa `IntentRequest` for `intent` from a linked user.
+fn intent_request(
+    intent: SkillIntent,
+    worker: usize,
+    number: u64,
+    access_token: &str,
+) -> serde_json::Value {
     let application = serde_json::json!({ "applicationId": SKILL_ID });
     let user = serde_json::json!({
         "userId": format!("amzn1.ask.account.BENCH{worker:04}"),
@@ -217,15 +240,17 @@ fn whats_playing_request(worker: usize, number: u64, access_token: &str) -> serd
             "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             "locale": "en-US",
             "dialogState": "COMPLETED",
-            "intent": { "name": "WhatsPlayingIntent", "confirmationStatus": "NONE", "slots": {} },
+            "intent": { "name": intent.name(), "confirmationStatus": "NONE", "slots": {} },
         }
     })
 }
 
-/// One "what's playing" through skill → broker → sandbox; returns what Alexa would say.
-async fn whats_playing(
+/// One request to the skill (for "what's playing": skill → broker → sandbox); returns what Alexa would
+/// say.
+async fn ask_skill(
     ctx: &Shared,
     skill_url: &str,
+    intent: SkillIntent,
     worker: usize,
     number: u64,
 ) -> anyhow::Result<String> {
@@ -233,7 +258,7 @@ async fn whats_playing(
     let response = ctx
         .http
         .post(format!("{skill_url}/alexa"))
-        .json(&whats_playing_request(worker, number, &link.access_token))
+        .json(&intent_request(intent, worker, number, &link.access_token))
         .send()
         .await
         .context("sending")?;
@@ -252,19 +277,21 @@ async fn whats_playing(
         .with_context(|| format!("no outputSpeech: {}", snippet(&body)))
 }
 
-/// POST `{skill}/alexa` with a linked "what's playing" intent (signature checks off).
-pub async fn skill_whats_playing(
+/// POST `{skill}/alexa` with a linked intent (signature checks off): "what's playing" goes through the
+/// broker, help is the skill alone.
+pub async fn skill_intent(
     ctx: &Arc<Shared>,
     load: &LoadSettings,
+    intent: SkillIntent,
 ) -> anyhow::Result<Measurement> {
     let skill_url = ctx.skill_url.clone().context("the skill is not running")?;
-    let sample = whats_playing(ctx, &skill_url, 0, u64::MAX).await?;
+    let sample = ask_skill(ctx, &skill_url, intent, 0, u64::MAX).await?;
     eprintln!("  the skill says: {sample}");
     let ctx = ctx.clone();
     closed_loop(load, move |worker, number| {
         let (ctx, skill_url) = (ctx.clone(), skill_url.clone());
         async move {
-            whats_playing(&ctx, &skill_url, worker, number).await?;
+            ask_skill(&ctx, &skill_url, intent, worker, number).await?;
             Ok(())
         }
     })
