@@ -96,6 +96,9 @@ pub struct DatabaseSettings {
     pub max_connections: u32,
     /// Seconds to wait for a connection before answering `unavailable`.
     pub acquire_timeout_s: u64,
+    /// Postgres: milliseconds one statement may run (waiting on locks included) before the server cancels
+    /// it and the request answers `unavailable`; 0 for no limit.
+    pub statement_timeout_ms: u64,
     /// Whether `serve` applies pending migrations before listening.
     pub migrate_on_start: bool,
 }
@@ -153,6 +156,9 @@ pub struct OAuthSettings {
     pub authorize_per_minute_per_address: u32,
     /// Pending authorizations one client may start per minute, over all addresses.
     pub authorize_per_minute_per_client: u32,
+    /// Failed client authentications one source address may make per minute at the token and revocation
+    /// endpoints; past them it gets 429 until its allowance recovers.
+    pub failed_client_auth_per_minute_per_address: u32,
 }
 
 #[derive(Debug, Deserialize)]
@@ -234,6 +240,7 @@ impl Settings {
             .set_default("server.max_body_bytes", 64 * 1024)?
             .set_default("database.max_connections", 10)?
             .set_default("database.acquire_timeout_s", 3)?
+            .set_default("database.statement_timeout_ms", 3000)?
             .set_default("database.migrate_on_start", true)?
             .set_default("spotify.accounts_url", "https://accounts.spotify.com")?
             .set_default("spotify.api_url", "https://api.spotify.com")?
@@ -274,6 +281,7 @@ impl Settings {
             .set_default("oauth.pending_authorization_ttl_s", 600)?
             .set_default("oauth.authorize_per_minute_per_address", 30)?
             .set_default("oauth.authorize_per_minute_per_client", 600)?
+            .set_default("oauth.failed_client_auth_per_minute_per_address", 20)?
             .set_default("log.format", "json")?
             .set_default("log.level", "info")?;
         if let Some(file) = file {
@@ -381,6 +389,12 @@ impl Settings {
             1,
             300,
         )?;
+        within(
+            "database.statement_timeout_ms",
+            database.statement_timeout_ms,
+            0,
+            MAX_MS,
+        )?;
         within("spotify.timeout_ms", spotify.timeout_ms, 1, MAX_MS)?;
         within(
             "spotify.refresh_margin_s",
@@ -446,6 +460,12 @@ impl Settings {
         within(
             "oauth.authorize_per_minute_per_client",
             oauth.authorize_per_minute_per_client,
+            1,
+            1_000_000,
+        )?;
+        within(
+            "oauth.failed_client_auth_per_minute_per_address",
+            oauth.failed_client_auth_per_minute_per_address,
             1,
             1_000_000,
         )?;

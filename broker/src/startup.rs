@@ -129,6 +129,7 @@ impl Application {
                 &settings.oauth,
                 settings.server.public_url.as_ref(),
             ),
+            client_auth_limits: oauth::ClientAuthLimits::new(&settings.oauth),
             oauth: settings.oauth,
             max_body_bytes: settings.server.max_body_bytes,
         }));
@@ -235,6 +236,8 @@ pub fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     let pool = PoolSettings {
         max_connections: settings.database.max_connections,
         acquire_timeout: Duration::from_secs(settings.database.acquire_timeout_s),
+        statement_timeout: (settings.database.statement_timeout_ms > 0)
+            .then(|| Duration::from_millis(settings.database.statement_timeout_ms)),
     };
     Ok(Store::connect_lazy(&settings.database_url(), &pool, keys)?)
 }

@@ -29,6 +29,8 @@ pub struct AppState {
     pub oauth: OAuthSettings,
     /// The binding cookie and the caps of the browser leg of linking.
     pub linking_guard: crate::oauth::LinkingGuard,
+    /// The cap on failed client authentications at `/oauth/token` and `/oauth/revoke`.
+    pub client_auth_limits: crate::oauth::ClientAuthLimits,
     pub max_body_bytes: usize,
 }
 

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
+use subtle::ConstantTimeEq;
 use tokio::runtime::Handle;
 use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
@@ -212,7 +213,11 @@ impl LinkedAccounts {
 
 fn is_rejected(link: &Link, rejected: Option<&SecretString>) -> bool {
     match (&link.tokens, rejected) {
-        (Some(tokens), Some(bad)) => bad.expose_secret() == tokens.access_token.expose_secret(),
+        (Some(tokens), Some(bad)) => bool::from(
+            bad.expose_secret()
+                .as_bytes()
+                .ct_eq(tokens.access_token.expose_secret().as_bytes()),
+        ),
         _ => false,
     }
 }

@@ -1,4 +1,5 @@
-//! Client authentication at the token and revocation endpoints: HTTP Basic or body credentials, never both.
+//! Client authentication at the token and revocation endpoints: HTTP Basic or body credentials, never both,
+//! with failures capped per source address.
 
 use actix_web::HttpRequest;
 use actix_web::http::header;
@@ -9,11 +10,43 @@ use sha2::{Digest, Sha256};
 use subtle::{Choice, ConstantTimeEq};
 
 use super::OAuthError;
+use super::limits::ClientAuthLimits;
 use super::params::Params;
 use crate::config::AlexaSettings;
 
+/// Checks the presented client credentials against Alexa's, in constant time. An address that failed too
+/// often recently gets 429 without its credentials being looked at, and a failure that goes over the cap
+/// answers 429 too.
+pub fn authenticate_limited(
+    request: &HttpRequest,
+    params: &Params,
+    alexa: &AlexaSettings,
+    limits: &ClientAuthLimits,
+) -> Result<(), OAuthError> {
+    let peer = request.peer_addr().map(|address| address.ip());
+    if let Err(refused) = limits.admit(peer) {
+        return Err(OAuthError::too_many_failed_authentications(
+            refused.retry_after,
+        ));
+    }
+    match authenticate(request, params, alexa) {
+        Err(err) if err.code() == "invalid_client" => match limits.failed(peer) {
+            Ok(()) => Err(err),
+            Err(over) => {
+                tracing::warn!(
+                    "client authentication refused: too many failures from this address"
+                );
+                Err(OAuthError::too_many_failed_authentications(
+                    over.retry_after,
+                ))
+            }
+        },
+        other => other,
+    }
+}
+
 /// Checks the presented client credentials against Alexa's, in constant time.
-pub fn authenticate(
+fn authenticate(
     request: &HttpRequest,
     params: &Params,
     alexa: &AlexaSettings,

@@ -12,6 +12,8 @@ pub struct OAuthError {
     code: &'static str,
     description: String,
     status: StatusCode,
+    /// Seconds for `Retry-After` (503 says 1 when unset).
+    retry_after_s: Option<u64>,
 }
 
 impl OAuthError {
@@ -20,6 +22,21 @@ impl OAuthError {
             code,
             description: description.into(),
             status,
+            retry_after_s: None,
+        }
+    }
+
+    /// 429 with `Retry-After`: this address failed client authentication too often; its credentials are
+    /// not checked until then. RFC 6749 has no code for it: `temporarily_unavailable` says "retry later".
+    pub fn too_many_failed_authentications(retry_after: std::time::Duration) -> Self {
+        let retry_after_s = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+        Self {
+            retry_after_s: Some(retry_after_s.max(1)),
+            ..Self::new(
+                "temporarily_unavailable",
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many failed client authentications from this address; retry later",
+            )
         }
     }
 
@@ -85,8 +102,14 @@ impl ResponseError for OAuthError {
         if self.status == StatusCode::UNAUTHORIZED {
             response.insert_header((header::WWW_AUTHENTICATE, r#"Basic realm="broker""#));
         }
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            response.insert_header((header::RETRY_AFTER, "1"));
+        match (self.retry_after_s, self.status) {
+            (Some(seconds), _) => {
+                response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+            }
+            (None, StatusCode::SERVICE_UNAVAILABLE) => {
+                response.insert_header((header::RETRY_AFTER, "1"));
+            }
+            (None, _) => {}
         }
         response.json(serde_json::json!({
             "error": self.code,

@@ -1,10 +1,13 @@
 //! Caps on pending authorizations per source address and per client, so unauthenticated
-//! `/oauth/authorize` requests cannot grow the database.
+//! `/oauth/authorize` requests cannot grow the database, and on failed client authentications per source
+//! address, so the token and revocation endpoints cannot be used to guess the client secret.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -88,6 +91,86 @@ impl AuthorizeLimits {
     }
 }
 
+/// Failed client authentications per source address (GCRA, bursts up to the per-minute figure). An address
+/// over the cap is refused, without its credentials being checked, until its allowance has a failure to
+/// spare again: a correct guess made while refused would not even be looked at.
+#[derive(Debug)]
+pub struct ClientAuthLimits {
+    failures: DefaultKeyedRateLimiter<IpAddr>,
+    /// Addresses refused until the given moment.
+    refused: Mutex<HashMap<IpAddr, Instant>>,
+    clock: DefaultClock,
+    checks: AtomicU64,
+}
+
+impl ClientAuthLimits {
+    /// `oauth.failed_client_auth_per_minute_per_address`.
+    pub fn new(settings: &OAuthSettings) -> Self {
+        let clock = DefaultClock::default();
+        Self {
+            failures: RateLimiter::dashmap_with_clock(
+                per_minute(settings.failed_client_auth_per_minute_per_address),
+                clock.clone(),
+            ),
+            refused: Mutex::new(HashMap::new()),
+            clock,
+            checks: AtomicU64::new(0),
+        }
+    }
+
+    /// Whether `address` may present client credentials now.
+    pub fn admit(&self, address: Option<IpAddr>) -> Result<(), Exceeded> {
+        let address = address_key(address.unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED)));
+        let mut refused = self.refused.lock().unwrap_or_else(PoisonError::into_inner);
+        if refused.is_empty() {
+            return Ok(());
+        }
+        let now = Instant::now();
+        match refused.get(&address) {
+            Some(until) if *until > now => Err(Exceeded {
+                limit: "failed client authentications",
+                retry_after: *until - now,
+            }),
+            Some(_) => {
+                refused.remove(&address);
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Counts a failed client authentication from `address`; `Err` when it went over the cap, and the
+    /// address is refused from now on until a retry would pass.
+    pub fn failed(&self, address: Option<IpAddr>) -> Result<(), Exceeded> {
+        let address = address_key(address.unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED)));
+        let now = Instant::now();
+        if self.checks.fetch_add(1, Ordering::Relaxed) % SHRINK_EVERY == SHRINK_EVERY - 1 {
+            self.failures.retain_recent();
+            self.failures.shrink_to_fit();
+            self.refused
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .retain(|_, until| *until > now);
+        }
+        match self.failures.check_key(&address) {
+            Ok(()) => Ok(()),
+            Err(not_until) => {
+                let retry_after = not_until
+                    .wait_time_from(self.clock.now())
+                    .max(Duration::from_secs(1));
+                self.refused
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(address, now + retry_after);
+                Err(Exceeded {
+                    limit: "failed client authentications",
+                    retry_after,
+                })
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,7 +183,33 @@ mod tests {
             pending_authorization_ttl_s: 600,
             authorize_per_minute_per_address: per_address,
             authorize_per_minute_per_client: per_client,
+            failed_client_auth_per_minute_per_address: 3,
         })
+    }
+
+    #[test]
+    fn failed_client_authentications_are_capped_per_address() {
+        let limits = ClientAuthLimits::new(&OAuthSettings {
+            access_token_ttl_s: 3600,
+            refresh_token_grace_s: 60,
+            authorization_code_ttl_s: 300,
+            pending_authorization_ttl_s: 600,
+            authorize_per_minute_per_address: 1,
+            authorize_per_minute_per_client: 1,
+            failed_client_auth_per_minute_per_address: 3,
+        });
+        let a = Some("192.0.2.1".parse().unwrap());
+        let b = Some("192.0.2.2".parse().unwrap());
+        for _ in 0..3 {
+            assert!(limits.admit(a).is_ok());
+            assert!(limits.failed(a).is_ok());
+        }
+        let over = limits.failed(a).unwrap_err();
+        assert!(over.retry_after >= Duration::from_secs(1), "{over:?}");
+        let refused = limits.admit(a).unwrap_err();
+        assert!(refused.retry_after <= over.retry_after);
+        assert!(limits.admit(b).is_ok(), "another address is not refused");
+        assert!(limits.failed(b).is_ok());
     }
 
     #[test]

@@ -13,7 +13,7 @@ mod token;
 
 pub use browser::{BrowserCookie, COOKIE_NAME, SECURE_COOKIE_NAME};
 pub use error::OAuthError;
-pub use limits::AuthorizeLimits;
+pub use limits::{AuthorizeLimits, ClientAuthLimits};
 pub use pages::{Page, words as page_words};
 
 use actix_web::http::Method;

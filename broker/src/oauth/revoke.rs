@@ -3,7 +3,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::OAuthError;
-use super::client_auth::authenticate;
+use super::client_auth::authenticate_limited;
 use super::error::no_store;
 use super::params::read_form;
 use crate::domain::{TokenHash, UnixTime};
@@ -21,6 +21,7 @@ use crate::state::SharedState;
         (status = 200, description = "revoked, or unknown (RFC 7009 §2.2)"),
         (status = 400, description = "`invalid_request`", body = crate::openapi::OAuthErrorBody),
         (status = 401, description = "`invalid_client`, with `WWW-Authenticate`", body = crate::openapi::OAuthErrorBody),
+        (status = 429, description = "`temporarily_unavailable`: too many failed client authentications from this address, with `Retry-After`", body = crate::openapi::OAuthErrorBody, headers(("Retry-After" = u64))),
         (status = 503, description = "`temporarily_unavailable`: retry", body = crate::openapi::OAuthErrorBody),
     )
 )]
@@ -30,7 +31,7 @@ pub async fn revoke(
     state: SharedState,
 ) -> Result<HttpResponse, OAuthError> {
     let params = read_form(&request, payload, state.max_body_bytes).await?;
-    authenticate(&request, &params, &state.alexa)?;
+    authenticate_limited(&request, &params, &state.alexa, &state.client_auth_limits)?;
     let token = params.require("token")?;
     // Unknown tokens are answered 200 too (RFC 7009 §2.2): a client learns nothing by probing.
     let hash = TokenHash::of(token);

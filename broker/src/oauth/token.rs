@@ -4,7 +4,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
 use super::OAuthError;
-use super::client_auth::authenticate;
+use super::client_auth::authenticate_limited;
 use super::error::no_store;
 use super::params::{Params, read_form};
 use crate::crypto::{DataKey, WrapAad};
@@ -48,6 +48,7 @@ fn store_failed(err: StoreError) -> OAuthError {
         (status = 200, description = "new broker tokens (`Cache-Control: no-store`)", body = TokenResponse),
         (status = 400, description = "`invalid_request`, `invalid_grant`, `unauthorized_client` or `unsupported_grant_type`", body = crate::openapi::OAuthErrorBody),
         (status = 401, description = "`invalid_client`, with `WWW-Authenticate`", body = crate::openapi::OAuthErrorBody),
+        (status = 429, description = "`temporarily_unavailable`: too many failed client authentications from this address, with `Retry-After`", body = crate::openapi::OAuthErrorBody, headers(("Retry-After" = u64))),
         (status = 503, description = "`temporarily_unavailable`: retry", body = crate::openapi::OAuthErrorBody),
     )
 )]
@@ -57,7 +58,7 @@ pub async fn token(
     state: SharedState,
 ) -> Result<HttpResponse, OAuthError> {
     let params = read_form(&request, payload, state.max_body_bytes).await?;
-    authenticate(&request, &params, &state.alexa)?;
+    authenticate_limited(&request, &params, &state.alexa, &state.client_auth_limits)?;
     match params.require("grant_type")? {
         "authorization_code" => authorization_code_grant(&params, &state).await,
         "refresh_token" => refresh_token_grant(&params, &state).await,

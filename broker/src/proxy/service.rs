@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use actix_web::web::Bytes;
 use secrecy::{ExposeSecret, SecretString};
+use subtle::ConstantTimeEq;
 use tokio::time::Instant;
 
 use super::allowlist::CachePolicy;
@@ -238,7 +239,12 @@ impl Proxy {
                 .linked
                 .access_token(access, deadline, Some(&token))
                 .await?;
-            if retry.expose_secret() == token.expose_secret() {
+            if bool::from(
+                retry
+                    .expose_secret()
+                    .as_bytes()
+                    .ct_eq(token.expose_secret().as_bytes()),
+            ) {
                 return Err(ApiError::UpstreamUnavailable);
             }
             response = self.call(request, &retry, deadline).await?;

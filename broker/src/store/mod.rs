@@ -78,9 +78,35 @@ impl From<sqlx::Error> for StoreError {
             | sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
             | sqlx::Error::WorkerCrashed => Self::Unavailable(err),
+            sqlx::Error::Database(ref db) if is_transient(db.code().as_deref()) => {
+                Self::Unavailable(err)
+            }
             other => Self::Database(other),
         }
     }
+}
+
+/// Whether a database error code says "not now" rather than "never": the server is shutting down or
+/// starting, out of connections, a statement ran past `database.statement_timeout_ms`, or the SQLite
+/// file is locked, full, read-only or failing. Retrying later can succeed; the client gets `unavailable`.
+fn is_transient(code: Option<&str>) -> bool {
+    let Some(code) = code else {
+        return false;
+    };
+    // Postgres SQLSTATEs: connection exceptions, too many connections, query canceled (statement
+    // timeout), lock not available, admin/crash shutdown, cannot connect now, read-only transaction.
+    if code.starts_with("08")
+        || matches!(
+            code,
+            "53300" | "57014" | "55P03" | "57P01" | "57P02" | "57P03" | "25006" | "53100"
+        )
+    {
+        return true;
+    }
+    // SQLite (extended) result codes, by their primary code: BUSY 5, LOCKED 6, READONLY 8, IOERR 10,
+    // FULL 13, CANTOPEN 14.
+    code.parse::<i64>()
+        .is_ok_and(|extended| matches!(extended & 0xff, 5 | 6 | 8 | 10 | 13 | 14))
 }
 
 /// Pool settings for [`Store::connect`].
@@ -88,6 +114,9 @@ impl From<sqlx::Error> for StoreError {
 pub struct PoolSettings {
     pub max_connections: u32,
     pub acquire_timeout: Duration,
+    /// Postgres: the longest one statement may run (lock waits included) before the server cancels it;
+    /// `None` for no limit. SQLite waits at most its busy timeout (5 s) for the writer lock.
+    pub statement_timeout: Option<Duration>,
 }
 
 /// A handle on the store; cheap to clone.
@@ -132,7 +161,21 @@ impl Store {
             .map_err(|_| StoreError::BadUrl("could not be parsed".to_owned()))?;
         let mut pool_options = AnyPoolOptions::new()
             .max_connections(pool.max_connections)
-            .acquire_timeout(pool.acquire_timeout);
+            .acquire_timeout(pool.acquire_timeout)
+            // SQLite rolls a transaction back by itself when the disk is full or an I/O error strikes; sqlx
+            // then still counts it as open, its rollback fails, and every later `begin immediate` on that
+            // connection fails too. Such a connection (checked after the idle ping, so any queued
+            // rollback has run) is closed instead of being handed out again.
+            .before_acquire(|conn, _meta| {
+                Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(conn)) })
+            });
+        if let (Backend::Postgres, Some(limit)) = (backend, pool.statement_timeout) {
+            let set = format!("set statement_timeout = {}", limit.as_millis().max(1));
+            pool_options = pool_options.after_connect(move |conn, _meta| {
+                let set = set.clone();
+                Box::pin(async move { conn.execute(set.as_str()).await.map(|_| ()) })
+            });
+        }
         if backend == Backend::Sqlite {
             pool_options = pool_options.after_connect(|conn, _meta| {
                 Box::pin(async move {
@@ -161,10 +204,18 @@ impl Store {
             Backend::Postgres => &POSTGRES_MIGRATIONS,
             Backend::Sqlite => &SQLITE_MIGRATIONS,
         };
-        migrator.run(&self.pool).await.map_err(|err| match err {
+        // Migrations may run long (and wait on another replica's migration lock): on a connection of
+        // their own without the statement timeout, closed afterwards rather than returned to the pool.
+        let mut conn = self.pool.acquire().await?.detach();
+        if self.backend == Backend::Postgres {
+            conn.execute("set statement_timeout = 0").await?;
+        }
+        let migrated = migrator.run(&mut conn).await.map_err(|err| match err {
             sqlx::migrate::MigrateError::Execute(inner) => StoreError::from(inner),
             other => StoreError::Database(sqlx::Error::Migrate(Box::new(other))),
-        })
+        });
+        let _ = sqlx::Connection::close(conn).await;
+        migrated
     }
 
     /// One round trip, for readiness checks.

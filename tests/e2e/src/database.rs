@@ -194,6 +194,7 @@ pub fn pool_settings() -> PoolSettings {
     PoolSettings {
         max_connections: 4,
         acquire_timeout: Duration::from_secs(5),
+        statement_timeout: Some(Duration::from_secs(10)),
     }
 }
 

@@ -10,6 +10,7 @@ pub mod logs;
 pub mod oauth;
 pub mod process;
 pub mod sandbox;
+pub mod tcp_proxy;
 
 pub use app::{
     ALEXA_CLIENT_ID, ALEXA_REDIRECT_URI, ALEXA_REDIRECT_URI_2, BrokerSetup, StartedAuthorization,

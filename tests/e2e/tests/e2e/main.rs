@@ -21,6 +21,8 @@ macro_rules! both_backends {
 #[cfg(test)]
 mod deploy;
 #[cfg(test)]
+mod faults;
+#[cfg(test)]
 mod lifecycle;
 #[cfg(test)]
 mod linking;
