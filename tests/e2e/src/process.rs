@@ -14,13 +14,18 @@ use crate::app::{ALEXA_CLIENT_ID, ALEXA_REDIRECT_URI, KEY_ID};
 use crate::database::{Backend, TestDatabase};
 use crate::oauth::{AlexaRedirect, TokenPair};
 
-/// The Cargo target directory this test binary was built into (`…/target/debug/deps/e2e-…`).
+/// The Cargo profile directory this executable was built into: `…/target/debug` for a test binary in
+/// `…/target/debug/deps/e2e-…` or for a binary of this package such as `…/target/debug/soak`.
 fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test executable's path");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("the test executable lives in <target>/<profile>/deps")
-        .to_path_buf()
+    let exe = std::env::current_exe().expect("the executable's path");
+    let dir = exe.parent().expect("the executable lives in a directory");
+    if dir.file_name().is_some_and(|name| name == "deps") {
+        dir.parent()
+            .expect("the test executable lives in <target>/<profile>/deps")
+            .to_path_buf()
+    } else {
+        dir.to_path_buf()
+    }
 }
 
 /// The newest modification time under `dir`.

@@ -1,16 +1,71 @@
-//! The logs of a full flow, captured at TRACE from every crate in the process, hold no token or secret.
+//! Secrets stay secret: every flow (linking, both grants, proxied calls with a Spotify refresh that rotates
+//! the refresh token, skill requests, SkillDisabled, operator revocation, every error), run with the most
+//! verbose logs of every crate, leaves no token, code, client secret, service or admin token or key in the
+//! logs, in any answer, in the audit trail or in the metrics, raw or encoded.
 
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use e2e::oauth::oauth_error;
 use e2e::{
-    ALEXA_REDIRECT_URI, ALICE, Backend, LogCapture, TokenPair, pkce_pair, spawn_broker,
+    ALEXA_REDIRECT_URI, ALICE, BOB, Backend, LogCapture, TokenPair, pkce_pair, spawn_broker,
     spawn_sandbox,
 };
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use secrecy::ExposeSecret;
+use skill::test_support::TestSkill;
+use spotify_sandbox::RefreshMode;
 
-async fn captured_logs_hold_no_secret(backend: Backend) {
+use crate::proxy_support::{Skill, admin};
+
+/// A secret and the forms it could leak in: as is, percent-encoded, base64 and base64url.
+fn forms(secret: &str) -> Vec<String> {
+    let mut forms = vec![
+        secret.to_owned(),
+        STANDARD.encode(secret),
+        URL_SAFE_NO_PAD.encode(secret),
+    ];
+    let encoded: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+    if encoded != secret {
+        forms.push(encoded);
+    }
+    forms
+}
+
+/// Every place in `texts` where one of `secrets` shows, in any form.
+fn leaks(secrets: &BTreeMap<&str, String>, texts: &[(String, String)]) -> Vec<String> {
+    let mut found = Vec::new();
+    for (what, secret) in secrets {
+        for form in forms(secret) {
+            for (source, text) in texts {
+                if let Some(line) = text.lines().find(|line| line.contains(form.as_str())) {
+                    let line: String = line.chars().take(300).collect();
+                    found.push(format!("{what} in {source}: {line}"));
+                }
+            }
+        }
+    }
+    found
+}
+
+async fn every_flow_leaks_no_secret(backend: Backend) {
     let capture = LogCapture::start();
-    let broker = spawn_broker(backend, spawn_sandbox().await, &[]).await;
+    let broker = spawn_broker(
+        backend,
+        spawn_sandbox().await,
+        &[("spotify.invalid_grant_confirm_ms", "100")],
+    )
+    .await;
+    let client = broker.sandbox.client.clone();
+    client
+        .set_refresh_mode(ALICE, RefreshMode::Rotate)
+        .await
+        .unwrap();
+    // Answers that must carry no secret at all (the token endpoint's own answers carry the tokens they
+    // issue, and Alexa's redirect its code: those are left out, and checked for Spotify's secrets only).
+    let mut answers: Vec<(String, String)> = Vec::new();
+    let mut issuing: Vec<(String, String)> = Vec::new();
 
     // Link with PKCE, walking the browser leg by hand to learn the broker's state and Spotify's code.
     let (verifier, challenge) = pkce_pair();
@@ -29,21 +84,107 @@ async fn captured_logs_hold_no_secret(backend: Backend) {
     let done = broker
         .callback_in_browser(back.query().unwrap(), Some(&started.cookie))
         .await;
-    let code =
-        e2e::AlexaRedirect::parse(done.headers()["location"].to_str().unwrap()).expect_code();
+    let location = done.headers()["location"].to_str().unwrap().to_owned();
+    issuing.push(("alexa redirect".to_owned(), location.clone()));
+    let code = e2e::AlexaRedirect::parse(&location).expect_code();
 
     let first = broker.exchange_code(&code, Some(&verifier)).await;
     let second = TokenPair::from_response(broker.refresh(&first.refresh_token).await).await;
+    for pair in [&first, &second] {
+        issuing.push(("token answer".to_owned(), pair.body.to_string()));
+    }
     assert_eq!(
         broker.link_status(&second.access_token).await.status(),
         StatusCode::OK
     );
-    let spotify = broker.open_link(&second.access_token).await.tokens.unwrap();
-    // Failures log too: a wrong secret, a replayed code, a revocation.
+    let spotify_before = broker.open_link(&second.access_token).await.tokens.unwrap();
+
+    // The skill, in this process, with its requests bound to an Alexa user.
+    let skill_app = TestSkill::spawn(&broker.base_url, &broker.service_token)
+        .await
+        .unwrap();
+    let alexa_user = "amzn1.ask.account.SECRETSTEST";
+    for intent in ["WhatsPlayingIntent", "ListPlaylistsIntent"] {
+        let request = skill_app
+            .request()
+            .linked(&second.access_token)
+            .user(alexa_user)
+            .intent(intent, &[]);
+        let (status, body) = skill_app.send(&request).await.unwrap();
+        assert_eq!(status, 200, "{body}");
+        answers.push((format!("skill {intent}"), body.to_string()));
+    }
+
+    // Proxied calls, then a Spotify refresh that rotates the refresh token.
+    let skill = Skill::new(&broker, &second.access_token);
+    skill.get("/me/player").await.expect_ok(200);
+    client.expire_access_tokens(ALICE).await.unwrap();
+    skill.get("/me/player/devices").await.expect_ok(200);
+    let spotify_after = broker.open_link(&second.access_token).await.tokens.unwrap();
+    assert_ne!(
+        spotify_after.refresh_token.expose_secret(),
+        spotify_before.refresh_token.expose_secret(),
+        "the refresh rotated spotify's refresh token"
+    );
+
+    // Every error the internal API has.
+    let wrong_service = "svc-wrong-0123456789abcdef";
+    let wrong_bearer = "bat_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    let wrong_admin = "adm-wrong-0123456789abcdef";
+    skill
+        .call(
+            Method::GET,
+            "/v1/link",
+            &[("x-service-token", wrong_service)],
+            None,
+        )
+        .await
+        .expect_error(401, "service_unauthorized");
+    Skill::new(&broker, wrong_bearer)
+        .get("/me")
+        .await
+        .expect_error(401, "relink_required");
+    skill
+        .get("/me/following")
+        .await
+        .expect_error(404, "not_found");
+    skill
+        .call(
+            Method::GET,
+            "/v1/spotify/me/player",
+            &[("x-request-deadline-ms", "soon")],
+            None,
+        )
+        .await
+        .expect_error(400, "bad_request");
+    client.fail_next(20, 503, None).await.unwrap();
+    skill
+        .get("/me/playlists")
+        .await
+        .expect_error(503, "upstream_unavailable");
+    client.clear_faults().await.unwrap();
+    client.rate_limit_next(1, 1).await.unwrap();
+    skill
+        .post("/me/player/next")
+        .await
+        .expect_error(429, "rate_limited");
+    client.quota_exceeded_next(1, Some(1)).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    skill
+        .post("/me/player/previous")
+        .await
+        .expect_error(429, "quota_exceeded");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let refused_admin = admin(&broker, Method::GET, "/admin/links", wrong_admin).await;
+    assert_eq!(refused_admin.status, 401);
+    answers.push(("admin refused".to_owned(), refused_admin.transcript()));
+
+    // The OAuth endpoints' failures: a wrong secret, a replayed code, an unknown refresh token.
+    let wrong_secret = "not-the-secret-at-all";
     let wrong = broker
         .http
         .post(broker.url("/oauth/token"))
-        .basic_auth(&broker.alexa_client_id, Some("not-the-secret-at-all"))
+        .basic_auth(&broker.alexa_client_id, Some(wrong_secret))
         .header("content-type", "application/x-www-form-urlencoded")
         .body(format!(
             "grant_type=refresh_token&refresh_token={}",
@@ -53,6 +194,10 @@ async fn captured_logs_hold_no_secret(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    answers.push((
+        "wrong client secret".to_owned(),
+        wrong.text().await.unwrap(),
+    ));
     let replay = broker
         .token_with_basic(&[
             ("grant_type", "authorization_code"),
@@ -62,9 +207,53 @@ async fn captured_logs_hold_no_secret(backend: Backend) {
         ])
         .await;
     assert_eq!(oauth_error(replay).await.1, "invalid_grant");
+    let unknown = broker.refresh(&format!("brt_{}", "B".repeat(43))).await;
+    assert_eq!(unknown.status(), StatusCode::BAD_REQUEST);
+    answers.push((
+        "unknown refresh token".to_owned(),
+        unknown.text().await.unwrap(),
+    ));
+
+    // The user disables the skill: the link is revoked through the skill.
+    let disabled = skill_app
+        .request()
+        .linked(&second.access_token)
+        .user(alexa_user)
+        .event("AlexaSkillEvent.SkillDisabled");
+    let (status, body) = skill_app.send(&disabled).await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    skill.get("/me").await.expect_error(401, "relink_required");
+
+    // Bob links and an operator revokes him; a client revokes a token.
+    let bob = broker.link_user(BOB).await;
+    issuing.push(("token answer".to_owned(), bob.body.to_string()));
+    let spotify_bob = broker.open_link(&bob.access_token).await.tokens.unwrap();
+    let bob_link = broker.link_id_of(BOB).await;
+    for (method, path) in [
+        (Method::GET, "/admin/links?limit=100".to_owned()),
+        (Method::GET, format!("/admin/links/{bob_link}")),
+        (Method::DELETE, format!("/admin/links/{bob_link}")),
+        (Method::GET, "/admin/audit?limit=100".to_owned()),
+        (Method::GET, "/admin/app".to_owned()),
+    ] {
+        let answer = admin(&broker, method, &path, &broker.admin_token).await;
+        assert!(answer.status < 300, "{}", answer.transcript());
+        answers.push((answer.what.clone(), answer.transcript()));
+    }
     assert_eq!(
-        broker.revoke_token(&second.refresh_token).await.status(),
+        broker.revoke_token(&first.refresh_token).await.status(),
         StatusCode::OK
+    );
+    // The metrics, once the broker has them (on the main listener: no admin listener here).
+    let metrics = broker.get("/metrics").await;
+    if metrics.status() == StatusCode::OK {
+        answers.push(("GET /metrics".to_owned(), metrics.text().await.unwrap()));
+    }
+    answers.extend(
+        skill
+            .transcripts()
+            .into_iter()
+            .map(|text| ("internal api answer".to_owned(), text)),
     );
 
     let logs = capture.contents();
@@ -73,48 +262,70 @@ async fn captured_logs_hold_no_secret(backend: Backend) {
         "the capture did not see the broker's logs"
     );
     assert!(
+        logs.contains("refreshing spotify access token"),
+        "the capture saw the spotify refresh"
+    );
+    assert!(
         logs.contains(r#""level":"TRACE""#),
         "the capture is not at the most verbose level"
     );
-    let secrets = [
-        ("alexa authorization code", code.clone()),
-        ("alexa pkce verifier", verifier.clone()),
-        ("broker state toward spotify", broker_state),
-        ("linking cookie", started.cookie_value()),
+    let expose = |secret: &secrecy::SecretString| secret.expose_secret().to_owned();
+    let spotify_secrets: BTreeMap<&str, String> = [
         ("spotify authorization code", spotify_code),
-        ("first broker access token", first.access_token.clone()),
-        ("first broker refresh token", first.refresh_token.clone()),
-        ("second broker access token", second.access_token.clone()),
-        ("second broker refresh token", second.refresh_token.clone()),
-        (
-            "spotify access token",
-            spotify.access_token.expose_secret().to_owned(),
-        ),
+        ("spotify access token", expose(&spotify_before.access_token)),
         (
             "spotify refresh token",
-            spotify.refresh_token.expose_secret().to_owned(),
+            expose(&spotify_before.refresh_token),
         ),
-        ("alexa client secret", broker.alexa_client_secret.clone()),
-        ("wrong client secret", "not-the-secret-at-all".to_owned()),
+        (
+            "spotify access token after refresh",
+            expose(&spotify_after.access_token),
+        ),
+        (
+            "spotify refresh token after rotation",
+            expose(&spotify_after.refresh_token),
+        ),
+        (
+            "bob's spotify access token",
+            expose(&spotify_bob.access_token),
+        ),
+        (
+            "bob's spotify refresh token",
+            expose(&spotify_bob.refresh_token),
+        ),
         (
             "spotify client secret",
             broker.spotify_client_secret.clone(),
         ),
+        ("alexa client secret", broker.alexa_client_secret.clone()),
+        ("wrong client secret", wrong_secret.to_owned()),
         ("crypto key", broker.crypto_key.clone()),
         ("service token", broker.service_token.clone()),
+        ("wrong service token", wrong_service.to_owned()),
         ("admin token", broker.admin_token.clone()),
-    ];
-    let mut leaks = Vec::new();
-    for (what, secret) in &secrets {
-        if let Some(line) = logs.lines().find(|line| line.contains(secret.as_str())) {
-            leaks.push(format!("{what}: {line}"));
-        }
-    }
-    assert!(
-        leaks.is_empty(),
-        "secrets in the logs:\n{}",
-        leaks.join("\n")
-    );
+        ("wrong admin token", wrong_admin.to_owned()),
+        ("broker state toward spotify", broker_state),
+        ("linking cookie", started.cookie_value()),
+        ("alexa pkce verifier", verifier.clone()),
+    ]
+    .into_iter()
+    .collect();
+    let mut broker_secrets = spotify_secrets.clone();
+    broker_secrets.extend([
+        ("alexa authorization code", code.clone()),
+        ("first broker access token", first.access_token.clone()),
+        ("first broker refresh token", first.refresh_token.clone()),
+        ("second broker access token", second.access_token.clone()),
+        ("second broker refresh token", second.refresh_token.clone()),
+        ("bob's broker access token", bob.access_token.clone()),
+        ("bob's broker refresh token", bob.refresh_token.clone()),
+        ("unknown broker access token", wrong_bearer.to_owned()),
+    ]);
+    let mut everywhere = answers;
+    everywhere.push(("logs".to_owned(), logs));
+    let mut found = leaks(&broker_secrets, &everywhere);
+    found.extend(leaks(&spotify_secrets, &issuing));
+    assert!(found.is_empty(), "secrets leaked:\n{}", found.join("\n"));
 }
 
 /// A Spotify call that fails in transport (here a timeout) logs no URL: the search terms in its query stay
@@ -201,6 +412,6 @@ async fn one_access_line_per_request() {
 }
 
 both_backends!(
-    captured_logs_hold_no_secret,
+    every_flow_leaks_no_secret,
     failed_search_logs_no_search_terms
 );

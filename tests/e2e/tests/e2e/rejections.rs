@@ -587,3 +587,64 @@ both_backends!(
     code_expired_in_the_database_is_invalid_grant,
     reused_code_is_refused_and_revokes_its_tokens,
 );
+
+/// Guessing the client secret is slowed down: past `oauth.failed_client_auth_per_minute_per_address`
+/// failures an address gets 429 `temporarily_unavailable` with `Retry-After` at the token and revocation
+/// endpoints, even with the right secret (a right guess then tells nothing), until its allowance lets one
+/// more attempt through.
+#[tokio::test]
+async fn repeated_failed_client_authentications_are_slowed_down() {
+    let broker = spawn_broker(
+        Backend::Sqlite,
+        spawn_sandbox().await,
+        &[("oauth.failed_client_auth_per_minute_per_address", "60")],
+    )
+    .await;
+    let pair = broker.link_user(ALICE).await;
+    let grant = |secret: String| {
+        let request = broker
+            .http
+            .post(broker.url("/oauth/token"))
+            .basic_auth(ALEXA_CLIENT_ID, Some(secret))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(encode(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", pair.refresh_token.as_str()),
+            ]));
+        async move { request.send().await.unwrap() }
+    };
+    for i in 0..60 {
+        let (status, error, _) = oauth_error(grant(format!("guess-{i}")).await).await;
+        assert_eq!(
+            (status, error.as_str()),
+            (StatusCode::UNAUTHORIZED, "invalid_client")
+        );
+    }
+    let over = grant("guess-61".to_owned()).await;
+    let retry_after: u64 = over.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry_after), "{retry_after}");
+    assert_eq!(over.headers()["cache-control"], "no-store");
+    let (status, error, _) = oauth_error(over).await;
+    assert_eq!(
+        (status, error.as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, "temporarily_unavailable")
+    );
+    // Refused now whatever the credentials, at both endpoints.
+    let (status, _, _) = oauth_error(grant(broker.alexa_client_secret.clone()).await).await;
+    assert_eq!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the right secret is not checked"
+    );
+    assert_eq!(
+        broker.revoke_token("brt_unknown").await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // Once the allowance recovers, the right secret works again.
+    tokio::time::sleep(Duration::from_secs(retry_after) + Duration::from_millis(200)).await;
+    TokenPair::from_response(grant(broker.alexa_client_secret.clone()).await).await;
+}
