@@ -161,6 +161,12 @@ impl Load {
 /// Every answer was a success or `unavailable` (503, `temporarily_unavailable` at the token endpoint, or a
 /// stale cached answer), and none took longer than `limit`.
 fn assert_in_time_and_normalized(seen: &[Seen], limit: Duration) {
+    let slowest = seen.iter().map(|s| s.elapsed).max().unwrap_or_default();
+    let unavailable = seen.iter().filter(|s| s.status == 503).count();
+    eprintln!(
+        "{} answers, {unavailable} unavailable, the slowest in {slowest:?}",
+        seen.len()
+    );
     let bad: Vec<String> = seen
         .iter()
         .filter(|s| {
