@@ -665,8 +665,11 @@ async fn main() -> anyhow::Result<()> {
         println!("  FAILED {line}");
     }
     println!("report: {out}");
+    let failed = !failures.is_empty() || !unexpected.is_empty() || opened != should_open;
+    // Stop the processes (killed on drop) before exiting: `exit` runs no destructors.
     drop(broker);
-    if !failures.is_empty() || !unexpected.is_empty() || opened != should_open {
+    drop(Arc::try_unwrap(soak).ok());
+    if failed {
         std::process::exit(1);
     }
     Ok(())
