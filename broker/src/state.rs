@@ -30,6 +30,8 @@ pub struct AppState {
     /// The binding cookie and the caps of the browser leg of linking.
     pub linking_guard: crate::oauth::LinkingGuard,
     pub max_body_bytes: usize,
+    /// Whether `GET /metrics` renders (`metrics.enabled`).
+    pub metrics_enabled: bool,
 }
 
 pub type SharedState = actix_web::web::Data<Arc<AppState>>;
