@@ -1,6 +1,6 @@
 //! The broker's background loops, each owning its own: purging expired rows, following the change feed
-//! (other replicas' link changes), and adopting the app-wide pauses another replica recorded (a 429's
-//! pause, the owner's Premium incident).
+//! (other replicas' link changes), adopting the app-wide pauses another replica recorded (a 429's
+//! pause, the owner's Premium incident), and counting links by status for the metrics.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,6 +13,7 @@ use crate::domain::UnixTime;
 use crate::lifecycle::Lifecycle;
 use crate::proxy::{Cooldown, PauseKind};
 use crate::store::{LinkChange, Store, StoreError};
+use crate::telemetry::metrics;
 
 /// How often expired pending authorizations, codes, tokens and old changes are purged.
 const PURGE_INTERVAL: Duration = Duration::from_secs(60);
@@ -35,12 +36,19 @@ pub struct Background {
 }
 
 impl Background {
-    pub fn start(store: Store, lifecycle: Arc<Lifecycle>, cooldown: Arc<Cooldown>) -> Self {
+    /// Starts every loop; links are counted by status every `link_count_interval`.
+    pub fn start(
+        store: Store,
+        lifecycle: Arc<Lifecycle>,
+        cooldown: Arc<Cooldown>,
+        link_count_interval: Duration,
+    ) -> Self {
         Self {
             loops: vec![
                 tokio::spawn(purge_periodically(store.clone())),
                 tokio::spawn(follow_changes(store.clone(), lifecycle)),
-                tokio::spawn(adopt_pause(store, cooldown)),
+                tokio::spawn(adopt_pause(store.clone(), cooldown)),
+                tokio::spawn(count_links_periodically(store, link_count_interval)),
             ],
         }
     }
@@ -67,6 +75,25 @@ async fn purge_periodically(store: Store) {
             .await
         {
             tracing::warn!(error = ?err, "purging old link changes failed");
+        }
+    }
+}
+
+/// Counts links by status for the metrics (and records whether the store answered).
+async fn count_links_periodically(store: Store, interval: Duration) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        match store.count_links_by_status().await {
+            Ok(counts) => {
+                metrics::links(&counts);
+                metrics::store_up(true);
+            }
+            Err(err) => {
+                tracing::warn!(error = ?err, "counting links failed");
+                metrics::store_up(false);
+            }
         }
     }
 }

@@ -33,6 +33,7 @@ pub struct Settings {
     pub proxy: ProxyConfig,
     pub cache: CacheConfig,
     pub log: LogSettings,
+    pub metrics: MetricsSettings,
 }
 
 #[derive(Debug, Deserialize)]
@@ -169,6 +170,14 @@ pub struct LogSettings {
     pub level: String,
 }
 
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct MetricsSettings {
+    /// Whether the broker records metrics and serves `GET /metrics` (off only to measure their cost).
+    pub enabled: bool,
+    /// How often links are counted by status for `broker_links`.
+    pub links_refresh_s: u64,
+}
+
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -283,7 +292,9 @@ impl Settings {
             .set_default("oauth.authorize_per_minute_per_client", 600)?
             .set_default("oauth.failed_client_auth_per_minute_per_address", 20)?
             .set_default("log.format", "json")?
-            .set_default("log.level", "info")?;
+            .set_default("log.level", "info")?
+            .set_default("metrics.enabled", true)?
+            .set_default("metrics.links_refresh_s", 30)?;
         if let Some(file) = file {
             if !file.is_file() {
                 return Err(invalid(
@@ -363,8 +374,10 @@ impl Settings {
             oauth,
             proxy,
             cache,
+            metrics,
             ..
         } = self;
+        within("metrics.links_refresh_s", metrics.links_refresh_s, 1, 3600)?;
         within(
             "server.shutdown_timeout_s",
             server.shutdown_timeout_s,

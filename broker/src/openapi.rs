@@ -94,7 +94,7 @@ pub struct Health {
             `/oauth/authorize`, then `/oauth/token` (refreshes too); its access token is the \
             `broker_token` of the internal API."
     ),
-    paths(document, crate::routes::healthz, crate::routes::readyz),
+    paths(document, crate::routes::healthz, crate::routes::readyz, crate::routes::metrics),
     components(schemas(ErrorBody, ErrorDetail, ErrorCode, OAuthErrorBody, OAuthErrorCode, Health)),
     modifiers(&SecuritySchemes, &SpotifyEndpoints),
     tags(
@@ -103,6 +103,7 @@ pub struct Health {
         (name = "spotify", description = "Allowlisted Spotify Web API endpoints, proxied and cached"),
         (name = "admin", description = "For operators, with an admin token"),
         (name = "health", description = "Liveness, readiness and this document"),
+        (name = "metrics", description = "Prometheus metrics, on the admin listener when `server.admin_bind` is set"),
     )
 )]
 struct BrokerDoc;

@@ -41,11 +41,21 @@ pub struct Application {
     refreshes: RefreshTasks,
     /// How long shutdown waits for refreshes under way (a lease's length).
     refresh_drain: Duration,
+    /// How often links are counted by status for the metrics.
+    link_count_interval: Duration,
 }
 
 impl Application {
     /// Binds the listener, prepares the store (migrating if asked) and the Spotify client.
     pub async fn build(settings: Settings, migrations: Migrations) -> anyhow::Result<Self> {
+        if settings.metrics.enabled {
+            if broker_proto::metrics::recorder().is_none() {
+                tracing::warn!(
+                    "another metrics recorder is installed; /metrics will answer not_found"
+                );
+            }
+            crate::telemetry::metrics::describe();
+        }
         let store = open_store(&settings)?;
         if migrations == Migrations::Apply {
             store.migrate().await.context("applying migrations")?;
@@ -132,6 +142,7 @@ impl Application {
             client_auth_limits: oauth::ClientAuthLimits::new(&settings.oauth),
             oauth: settings.oauth,
             max_body_bytes: settings.server.max_body_bytes,
+            metrics_enabled: settings.metrics.enabled,
         }));
         let admin_listener = settings
             .server
@@ -167,6 +178,7 @@ impl Application {
             cooldown,
             refreshes,
             refresh_drain: refresh_lease,
+            link_count_interval: Duration::from_secs(settings.metrics.links_refresh_s),
         })
     }
 
@@ -187,7 +199,12 @@ impl Application {
     /// Serves until SIGTERM/SIGINT, letting in-flight requests finish, then waits for refreshes under
     /// way to store what Spotify answered before the store closes.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let background = Background::start(self.store.clone(), self.lifecycle, self.cooldown);
+        let background = Background::start(
+            self.store.clone(),
+            self.lifecycle,
+            self.cooldown,
+            self.link_count_interval,
+        );
         let admin = self.admin.map(|(_, server)| {
             let handle = server.handle();
             (handle, tokio::spawn(server))

@@ -32,6 +32,8 @@ pub struct AppState {
     /// The cap on failed client authentications at `/oauth/token` and `/oauth/revoke`.
     pub client_auth_limits: crate::oauth::ClientAuthLimits,
     pub max_body_bytes: usize,
+    /// Whether `GET /metrics` renders (`metrics.enabled`).
+    pub metrics_enabled: bool,
 }
 
 pub type SharedState = actix_web::web::Data<Arc<AppState>>;

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod metrics;
+
 /// The skill's own credential at the broker.
 pub const SERVICE_TOKEN_HEADER: &str = "X-Service-Token";
 /// Alexa's id for the user (`context.System.user.userId`), sent by the skill on every broker call.

@@ -60,6 +60,12 @@ impl Application {
                  Anyone who can reach this endpoint can impersonate Alexa. Local development only !!!"
             );
         }
+        if broker_proto::metrics::recorder().is_none() {
+            tracing::warn!(
+                "another metrics recorder is installed; /metrics will answer unavailable"
+            );
+        }
+        crate::telemetry::metrics::describe();
         let clock = parts.clock.clone();
         let verifier =
             RequestVerifier::new(settings.signature_checks, settings.skill_id.clone(), parts);
@@ -82,6 +88,7 @@ impl Application {
                 .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
                 .route("/alexa", web::post().to(routes::alexa))
                 .route("/healthz", web::get().to(routes::healthz))
+                .route("/metrics", web::get().to(routes::metrics))
         })
         .shutdown_timeout(10)
         .listen(listener)

@@ -20,6 +20,7 @@ use crate::error::ApiError;
 use crate::lifecycle::Lifecycle;
 use crate::spotify::{AccountsError, SpotifyAccounts};
 use crate::store::{Link, RefreshLease, RefreshedTokens, StoreError};
+use crate::telemetry::metrics;
 
 /// How often a replica waiting on another's refresh looks at the store.
 const LEASE_POLL: Duration = Duration::from_millis(50);
@@ -189,6 +190,9 @@ impl LinkedAccounts {
                 "spotify refused the refresh token",
             )),
             RefreshOutcome::Failed(failure) => self.fallback(link, rejected, failure),
+            RefreshOutcome::HeldBack => {
+                self.fallback(link, rejected, ApiError::UpstreamUnavailable)
+            }
         }
     }
 
@@ -234,6 +238,9 @@ enum RefreshOutcome {
     Revoked,
     /// A transient failure (or an upstream incident); the lease was given back.
     Failed(ApiError),
+    /// Spotify refused the refresh token, but so did it for many links at once: held back as an
+    /// upstream incident (answered like a transient failure); the lease was given back.
+    HeldBack,
 }
 
 /// One refresh under a lease, owned by its task.
@@ -250,9 +257,28 @@ struct Refresh {
 }
 
 impl Refresh {
+    /// [`Refresh::attempt`], counted in the metrics.
+    async fn run(self) -> Result<RefreshOutcome, StoreError> {
+        let started = Instant::now();
+        let outcome = self.attempt().await;
+        let counted = match &outcome {
+            Ok(RefreshOutcome::Stored(_)) => metrics::RefreshOutcome::Refreshed,
+            Ok(RefreshOutcome::Superseded) => metrics::RefreshOutcome::Superseded,
+            Ok(RefreshOutcome::Revoked) => metrics::RefreshOutcome::InvalidGrant,
+            Ok(RefreshOutcome::Failed(ApiError::RateLimited { .. })) => {
+                metrics::RefreshOutcome::RateLimited
+            }
+            Ok(RefreshOutcome::HeldBack) => metrics::RefreshOutcome::HeldBack,
+            Ok(RefreshOutcome::Failed(_)) => metrics::RefreshOutcome::Failed,
+            Err(_) => metrics::RefreshOutcome::StoreFailed,
+        };
+        metrics::spotify_refresh(counted, started.elapsed());
+        outcome
+    }
+
     /// Asks Spotify (twice before believing an `invalid_grant`), then stores the answer (a rotated
     /// refresh token included) before anyone uses it, or marks the link, or gives the lease back.
-    async fn run(self) -> Result<RefreshOutcome, StoreError> {
+    async fn attempt(&self) -> Result<RefreshOutcome, StoreError> {
         let mut confirmed = false;
         loop {
             let budget = self
@@ -336,7 +362,7 @@ impl Refresh {
                 .record_held_back_refusal(&self.lease.link_id, reason, now)
                 .await?;
             self.store_release().await?;
-            return Ok(RefreshOutcome::Failed(ApiError::UpstreamUnavailable));
+            return Ok(RefreshOutcome::HeldBack);
         }
         // A sibling may have rotated the refresh token under us (after our lease expired): only tokens
         // still at the lease's version are marked.

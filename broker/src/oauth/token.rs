@@ -17,6 +17,7 @@ use crate::store::{
     CodeRedemption, Issuance, IssueFrom, LinkMove, NewTokenPair, Sealing, StoreError,
     TokenLifetimes,
 };
+use crate::telemetry::metrics;
 
 /// RFC 6749 §5.1.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -57,11 +58,31 @@ pub async fn token(
     payload: web::Payload,
     state: SharedState,
 ) -> Result<HttpResponse, OAuthError> {
-    let params = read_form(&request, payload, state.max_body_bytes).await?;
-    authenticate_limited(&request, &params, &state.alexa, &state.client_auth_limits)?;
+    let mut grant_type = "unknown";
+    let answer = grant(&request, payload, &state, &mut grant_type).await;
+    let outcome = answer.as_ref().map_or_else(OAuthError::code, |_| "issued");
+    metrics::token_grant(grant_type, outcome);
+    answer
+}
+
+/// Authenticates the client and runs the grant, naming its type (from a closed set) once read.
+async fn grant(
+    request: &HttpRequest,
+    payload: web::Payload,
+    state: &SharedState,
+    grant_type: &mut &'static str,
+) -> Result<HttpResponse, OAuthError> {
+    let params = read_form(request, payload, state.max_body_bytes).await?;
+    *grant_type = match params.get("grant_type") {
+        Some("authorization_code") => "authorization_code",
+        Some("refresh_token") => "refresh_token",
+        Some(_) => "unsupported",
+        None => "unknown",
+    };
+    authenticate_limited(request, &params, &state.alexa, &state.client_auth_limits)?;
     match params.require("grant_type")? {
-        "authorization_code" => authorization_code_grant(&params, &state).await,
-        "refresh_token" => refresh_token_grant(&params, &state).await,
+        "authorization_code" => authorization_code_grant(&params, state).await,
+        "refresh_token" => refresh_token_grant(&params, state).await,
         _ => Err(OAuthError::unsupported_grant_type()),
     }
 }

@@ -87,6 +87,28 @@ fn is_spotify_id(segment: &str) -> bool {
 }
 
 impl Endpoint {
+    /// A stable name for metrics: the method and path template.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Me => "GET /me",
+            Self::Player => "GET /me/player",
+            Self::CurrentlyPlaying => "GET /me/player/currently-playing",
+            Self::Devices => "GET /me/player/devices",
+            Self::TransferPlayback => "PUT /me/player",
+            Self::Playlists => "GET /me/playlists",
+            Self::Play => "PUT /me/player/play",
+            Self::Pause => "PUT /me/player/pause",
+            Self::Next => "POST /me/player/next",
+            Self::Previous => "POST /me/player/previous",
+            Self::Search => "GET /search",
+            Self::Volume => "PUT /me/player/volume",
+            Self::Shuffle => "PUT /me/player/shuffle",
+            Self::Repeat => "PUT /me/player/repeat",
+            Self::Queue => "POST /me/player/queue",
+            Self::PlaylistItems => "GET /playlists/{id}/items",
+        }
+    }
+
     /// Every allowlisted endpoint: method, path below `/v1/spotify`, endpoint.
     pub fn allowlist() -> &'static [(&'static str, &'static str, Endpoint)] {
         &ALLOWLIST
@@ -140,6 +162,13 @@ impl Endpoint {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn metric_names_are_the_allowlist_entries() {
+        for (method, path, endpoint) in Endpoint::allowlist() {
+            assert_eq!(endpoint.name(), format!("{method} {path}"));
+        }
+    }
 
     #[test]
     fn exact_matches_only() {

@@ -195,14 +195,14 @@ impl<T: Clone + Send + Sync + 'static> ResponseCache<T> {
     }
 
     /// Joins the fetch already under way for `key`, or starts `fetch` on its own task (so it finishes
-    /// and fills the cache even if every caller gives up waiting).
-    pub fn join_or_start<F>(&self, key: &CacheKey, fetch: F) -> Flight<T>
+    /// and fills the cache even if every caller gives up waiting); `true` with it when joined.
+    pub fn join_or_start<F>(&self, key: &CacheKey, fetch: F) -> (Flight<T>, bool)
     where
         F: Future<Output = T> + Send + 'static,
     {
         let mut in_flight = lock(&self.in_flight);
         if let Some(existing) = in_flight.get(key) {
-            return existing.flight.clone();
+            return (existing.flight.clone(), true);
         }
         let id = self.tick();
         let guard = FlightGuard {
@@ -222,7 +222,7 @@ impl<T: Clone + Send + Sync + 'static> ResponseCache<T> {
                 flight: flight.clone(),
             },
         );
-        flight
+        (flight, false)
     }
 
     /// Drops every entry of a link and detaches its fetches under way (revocation, relink).
@@ -327,7 +327,7 @@ mod tests {
     async fn a_panicking_fetch_leaves_no_flight_behind() {
         let cache = cache();
         let player = key(Endpoint::Player);
-        let flight = cache.join_or_start(&player, async {
+        let (flight, _) = cache.join_or_start(&player, async {
             if player_panics() {
                 panic!("fetch blew up");
             }
@@ -335,7 +335,8 @@ mod tests {
         });
         assert_eq!(flight.await, None);
         assert_eq!(cache.fetches_in_flight(), 0);
-        let flight = cache.join_or_start(&player, async { 2 });
+        let (flight, joined) = cache.join_or_start(&player, async { 2 });
+        assert!(!joined);
         assert_eq!(flight.await, Some(2), "the next caller starts a new fetch");
     }
 
@@ -344,12 +345,18 @@ mod tests {
         let cache = cache();
         let player = key(Endpoint::Player);
         let (release, wait) = tokio::sync::oneshot::channel::<()>();
-        let first = cache.join_or_start(&player, async move {
+        let (first, _) = cache.join_or_start(&player, async move {
             let _ = wait.await;
             1
         });
+        let (_, joined) = cache.join_or_start(&player, async { 3 });
+        assert!(
+            joined,
+            "a caller before the write joins the fetch under way"
+        );
         cache.forget_player_state(player.link_id);
-        let second = cache.join_or_start(&player, async { 2 });
+        let (second, joined) = cache.join_or_start(&player, async { 2 });
+        assert!(!joined);
         assert_eq!(
             second.await,
             Some(2),

@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::domain::UnixTime;
 use crate::error::ApiError;
 use crate::store::{AppIncidentRecord, Store};
+use crate::telemetry::metrics::{self, CooldownKind};
 
 /// Which 429 started a pause: they are answered with different codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,6 +135,7 @@ impl Cooldown {
     /// Starts (or extends) a pause here and records it for the other replicas, in the background so
     /// that the caller's answer does not wait on the database.
     pub fn pause(&self, kind: PauseKind, length: Duration) {
+        metrics::cooldown_started(CooldownKind::Paused(kind));
         self.trip(kind, length);
         let Some(store) = self.store.clone() else {
             return;
@@ -185,6 +187,7 @@ impl Cooldown {
                 next_probe_ms: now.saturating_add(millis(self.probe_interval)),
             };
             self.incident_on.store(true, Ordering::Release);
+            metrics::cooldown_started(CooldownKind::PremiumIncident);
             AppIncidentRecord {
                 since_ms: Some(signed(now)),
                 changed_ms: signed(now),
@@ -242,6 +245,15 @@ impl Cooldown {
         };
         self.incident_on
             .store(since_ms.is_some(), Ordering::Release);
+    }
+
+    /// Time left in each pause (zero when none), for the metrics.
+    pub fn remaining(&self) -> [(PauseKind, Duration); 2] {
+        let now = now_ms();
+        [PauseKind::RateLimit, PauseKind::Quota].map(|kind| {
+            let left = self.until(kind).load(Ordering::Relaxed).saturating_sub(now);
+            (kind, Duration::from_millis(left))
+        })
     }
 
     /// When the owner's Premium incident began, in milliseconds since the epoch, if one is on.

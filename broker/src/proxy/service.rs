@@ -18,6 +18,7 @@ use crate::error::ApiError;
 use crate::lifecycle::Lifecycle;
 use crate::linked::{LinkAccess, LinkedAccounts};
 use crate::spotify::{ApiRequest, ApiResponse, CallError, Failure, WebApi, classify, path_only};
+use crate::telemetry::metrics::{self, CacheEvent, SpotifyOutcome};
 
 /// Tuning for the proxy.
 #[derive(Debug, Clone)]
@@ -172,7 +173,7 @@ impl Proxy {
                 .cached_get(access, key, request, policy, deadline)
                 .await;
         }
-        let response = self.upstream(&access, &request, deadline).await?;
+        let response = self.upstream(&access, endpoint, &request, deadline).await?;
         if endpoint.changes_player() {
             self.lifecycle.player_changed(access.link_id);
         }
@@ -191,10 +192,12 @@ impl Proxy {
     ) -> Result<Answer, ApiError> {
         let cached = self.cache.get(&key);
         if let Some(entry) = cached.as_ref().filter(|entry| entry.is_fresh()) {
+            metrics::cache_event(CacheEvent::Answered(Source::Hit));
             return Ok(Answer::Cached(Arc::clone(entry), Source::Hit));
         }
         let stale_or = |err: &ApiError| match &cached {
             Some(entry) if err.is_transient() => {
+                metrics::cache_event(CacheEvent::Answered(Source::Stale));
                 Ok(Answer::Cached(Arc::clone(entry), Source::Stale))
             }
             _ => Err(err.for_another_caller()),
@@ -203,7 +206,7 @@ impl Proxy {
             return stale_or(&paused);
         }
         let ticket = self.cache.ticket();
-        let flight = self.cache.join_or_start(
+        let (flight, joined) = self.cache.join_or_start(
             &key,
             Arc::clone(self).fetch_into_cache(
                 access,
@@ -214,8 +217,14 @@ impl Proxy {
                 ticket,
             ),
         );
+        if joined {
+            metrics::cache_event(CacheEvent::Coalesced);
+        }
         match tokio::time::timeout_at(deadline, flight).await {
-            Ok(Some(Fetched::Answer(answer, source))) => Ok(Answer::Cached(answer, source)),
+            Ok(Some(Fetched::Answer(answer, source))) => {
+                metrics::cache_event(CacheEvent::Answered(source));
+                Ok(Answer::Cached(answer, source))
+            }
             Ok(Some(Fetched::Failed(err))) => stale_or(&err),
             Ok(None) | Err(_) => stale_or(&ApiError::UpstreamUnavailable),
         }
@@ -226,6 +235,7 @@ impl Proxy {
     async fn upstream(
         &self,
         access: &LinkAccess,
+        endpoint: Endpoint,
         request: &ApiRequest,
         deadline: Instant,
     ) -> Result<ApiResponse, ApiError> {
@@ -233,7 +243,7 @@ impl Proxy {
             tracing::info!("probing whether spotify serves the app again");
         }
         let token = self.linked.access_token(access, deadline, None).await?;
-        let mut response = self.call(request, &token, deadline).await?;
+        let mut response = self.call(endpoint, request, &token, deadline).await?;
         if response.status == 401 {
             let retry = self
                 .linked
@@ -247,7 +257,7 @@ impl Proxy {
             ) {
                 return Err(ApiError::UpstreamUnavailable);
             }
-            response = self.call(request, &retry, deadline).await?;
+            response = self.call(endpoint, request, &retry, deadline).await?;
         }
         let failure = classify(&response, 1);
         match &failure {
@@ -263,23 +273,39 @@ impl Proxy {
 
     async fn call(
         &self,
+        endpoint: Endpoint,
         request: &ApiRequest,
         token: &SecretString,
         deadline: Instant,
     ) -> Result<ApiResponse, ApiError> {
-        self.web
-            .call(request, token, deadline)
-            .await
-            .map_err(|err| {
+        let started = Instant::now();
+        let outcome = self.web.call(request, token, deadline).await;
+        let elapsed = started.elapsed();
+        match outcome {
+            Ok(response) => {
+                metrics::spotify_request(
+                    endpoint,
+                    SpotifyOutcome::of_status(response.status),
+                    elapsed,
+                );
+                Ok(response)
+            }
+            Err(err) => {
                 let path = path_only(&request.path_and_query);
-                match &err {
-                    CallError::OutOfTime => tracing::info!(path, "spotify call out of time"),
+                let outcome = match &err {
+                    CallError::OutOfTime => {
+                        tracing::info!(path, "spotify call out of time");
+                        SpotifyOutcome::OutOfTime
+                    }
                     CallError::Unreachable(cause) => {
                         tracing::warn!(path, error = %cause, "spotify unreachable");
+                        SpotifyOutcome::Unreachable
                     }
-                }
-                ApiError::UpstreamUnavailable
-            })
+                };
+                metrics::spotify_request(endpoint, outcome, elapsed);
+                Err(ApiError::UpstreamUnavailable)
+            }
+        }
     }
 
     fn normalize(&self, link_id: &LinkId, failure: Failure) -> ApiError {
@@ -345,7 +371,10 @@ impl Proxy {
             .and_then(|s| s.etag.clone().map(|etag| (s, etag)));
         request.if_none_match = revalidating.as_ref().map(|(_, etag)| etag.clone());
         let deadline = Instant::now() + self.settings.fetch_budget;
-        let response = match self.upstream(&access, &request, deadline).await {
+        let response = match self
+            .upstream(&access, key.endpoint, &request, deadline)
+            .await
+        {
             Ok(response) => response,
             Err(err) => return Fetched::Failed(Arc::new(err)),
         };

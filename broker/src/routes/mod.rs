@@ -1,6 +1,6 @@
 //! The broker's route table, the one list that both mounts the routes and is checked against the OpenAPI
-//! document; plus the small routes that belong to no larger area (health, readiness, the document, and
-//! the JSON answer for unknown paths).
+//! document; plus the small routes that belong to no larger area (health, readiness, the document,
+//! metrics, and the JSON answer for unknown paths).
 
 use actix_web::http::Method;
 use actix_web::{HttpResponse, Route, web};
@@ -79,6 +79,9 @@ pub fn table() -> Vec<RouteSpec> {
         RouteSpec::new(Method::GET, "/openapi.json", Audience::Public, || {
             web::get().to(crate::openapi::document)
         }),
+        RouteSpec::new(Method::GET, "/metrics", Audience::Operator, || {
+            web::get().to(metrics)
+        }),
     ];
     routes.extend(crate::oauth::routes());
     routes.extend(crate::api::routes());
@@ -126,6 +129,33 @@ pub async fn healthz() -> HttpResponse {
 pub async fn readyz(state: SharedState) -> Result<HttpResponse, ApiError> {
     state.store.ping().await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ready"})))
+}
+
+/// The Prometheus text exposition (`404 not_found` when `metrics.enabled` is false).
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "metrics",
+    responses(
+        (status = 200, description = "every metric family, in Prometheus text format", content_type = "text/plain", body = String),
+        (status = 404, description = "`not_found`: metrics are turned off (`metrics.enabled = false`)", body = crate::openapi::ErrorBody),
+    )
+)]
+pub async fn metrics(state: SharedState) -> Result<HttpResponse, ApiError> {
+    let recorder = state
+        .metrics_enabled
+        .then(broker_proto::metrics::recorder)
+        .flatten()
+        .ok_or(ApiError::NotFound)?;
+    let cooldown = state.proxy.cooldown();
+    crate::telemetry::metrics::cooldown_state(
+        &cooldown.remaining(),
+        cooldown.incident_since_ms().is_some(),
+    );
+    crate::telemetry::metrics::log_lines_dropped(crate::telemetry::dropped_log_lines());
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(recorder.render()))
 }
 
 /// Every path nobody serves.

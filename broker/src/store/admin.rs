@@ -95,6 +95,22 @@ impl Store {
         row.as_ref().map(details_from_row).transpose()
     }
 
+    /// How many links are in each status (every status, zero included).
+    pub async fn count_links_by_status(&self) -> Result<Vec<(LinkStatus, u64)>, StoreError> {
+        let rows = sqlx::query("select status, count(*) as links from link group by status")
+            .fetch_all(self.pool())
+            .await?;
+        let mut counts: Vec<(LinkStatus, u64)> = LinkStatus::ALL.iter().map(|s| (*s, 0)).collect();
+        for row in &rows {
+            let status = LinkStatus::parse(&row.try_get::<String, _>("status")?)?;
+            let links: i64 = row.try_get("links")?;
+            if let Some(entry) = counts.iter_mut().find(|(s, _)| *s == status) {
+                entry.1 = u64::try_from(links).unwrap_or_default();
+            }
+        }
+        Ok(counts)
+    }
+
     /// Records that the skill used a link (callers throttle: this is a write).
     pub async fn record_link_used(
         &self,

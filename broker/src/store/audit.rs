@@ -215,6 +215,8 @@ pub(crate) async fn insert_event(
     .bind(now.as_secs())
     .execute(&mut **tx)
     .await?;
+    // Counted when written: a transaction that then rolls back (a store failure) is counted too.
+    crate::telemetry::metrics::audit_event(kind);
     Ok(())
 }
 

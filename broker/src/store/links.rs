@@ -23,6 +23,8 @@ pub enum LinkStatus {
 }
 
 impl LinkStatus {
+    pub const ALL: [Self; 3] = [Self::Active, Self::RelinkRequired, Self::Revoked];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Active => "active",

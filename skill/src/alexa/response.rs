@@ -236,6 +236,11 @@ impl Answer {
         self
     }
 
+    /// Whether the answer carries a LinkAccount card.
+    pub fn asks_to_link(&self) -> bool {
+        matches!(self.card, Some(CardRequest::LinkAccount))
+    }
+
     /// Renders the answer as SSML within Alexa's limits (8,000 characters of speech or card text,
     /// 24 KB in all).
     pub fn render(self) -> ResponseEnvelope {

@@ -14,6 +14,7 @@ use url::Url;
 use super::error::BrokerError;
 use crate::deadline::Deadline;
 use crate::identifiers::{AlexaAccessToken, ServiceToken, UserId};
+use crate::telemetry::metrics;
 
 /// Whether the link works (the broker's `status` in `GET /v1/link`).
 pub use broker_proto::LinkState as LinkStatus;
@@ -138,8 +139,22 @@ impl BrokerClient {
             })
     }
 
-    /// Sends one call and returns status, body and cache header of a 2xx answer.
+    /// Sends one call and returns status, body and cache header of a 2xx answer; counted in the metrics.
     async fn send(
+        &self,
+        method: Method,
+        url: Url,
+        json_body: Option<&serde_json::Value>,
+        who: ForUser<'_>,
+        deadline: Deadline,
+    ) -> Result<(u16, Vec<u8>, Option<CacheStatus>), BrokerError> {
+        let started = std::time::Instant::now();
+        let answer = self.exchange(method, url, json_body, who, deadline).await;
+        metrics::broker_call(answer.as_ref().map(|_| ()), started.elapsed());
+        answer
+    }
+
+    async fn exchange(
         &self,
         method: Method,
         url: Url,

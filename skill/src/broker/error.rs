@@ -97,6 +97,28 @@ impl BrokerError {
         }
     }
 
+    /// A label for metrics: the broker's code, or what kept its answer from arriving.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::RelinkRequired => ErrorCode::RelinkRequired.as_str(),
+            Self::ServiceUnauthorized => ErrorCode::ServiceUnauthorized.as_str(),
+            Self::Forbidden => ErrorCode::Forbidden.as_str(),
+            Self::AppNotPermitted => ErrorCode::AppNotPermitted.as_str(),
+            Self::PremiumRequired => ErrorCode::PremiumRequired.as_str(),
+            Self::NoActiveDevice => ErrorCode::NoActiveDevice.as_str(),
+            Self::NotFound => ErrorCode::NotFound.as_str(),
+            Self::BadRequest => ErrorCode::BadRequest.as_str(),
+            Self::RateLimited { .. } => ErrorCode::RateLimited.as_str(),
+            Self::QuotaExceeded { .. } => ErrorCode::QuotaExceeded.as_str(),
+            Self::Conflict => ErrorCode::Conflict.as_str(),
+            Self::UpstreamUnavailable => ErrorCode::UpstreamUnavailable.as_str(),
+            Self::Unavailable => ErrorCode::Unavailable.as_str(),
+            Self::DeadlineExceeded => "deadline_exceeded",
+            Self::Transport(_) => "unreachable",
+            Self::Unexpected { .. } => "unexpected",
+        }
+    }
+
     /// Whether trying again later may succeed (used to ask Alexa to redeliver skill events).
     pub fn is_transient(&self) -> bool {
         matches!(

@@ -20,7 +20,7 @@ use crate::i18n::{Locale, Messages};
 use crate::identifiers::{AlexaAccessToken, UserId};
 use crate::verify::clock::Clock;
 use follow_up::Pending;
-use intents::Intent;
+pub use intents::Intent;
 use link_memory::LinkMemory;
 
 /// What to send back to Alexa.

@@ -29,6 +29,8 @@ mod linking;
 #[cfg(test)]
 mod logs;
 #[cfg(test)]
+mod metrics;
+#[cfg(test)]
 mod one_host;
 #[cfg(test)]
 mod operating;

@@ -1,7 +1,9 @@
 //! Logging off the hot path: JSON lines in production, pretty lines locally, written by a background
 //! thread through a bounded buffer (lines beyond it are dropped and counted, never waited for), and one
 //! access line per request with its method, route, status, latency and request id (also sent back as
-//! `X-Request-Id`).
+//! `X-Request-Id`), counted in the metrics ([`metrics`]).
+
+pub mod metrics;
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -21,6 +23,9 @@ use crate::config::LogFormat;
 const BUFFERED_LINES: usize = 65_536;
 
 static DROPPED: OnceLock<ErrorCounter> = OnceLock::new();
+
+/// The route label of a request no route matched (unknown paths are not labels: they are unbounded).
+const UNMATCHED: &str = "unmatched";
 
 /// The response header that names the request id its access line carries.
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -97,16 +102,19 @@ pub async fn access_log(
         ),
         Err(err) => (err.as_response_error().status_code().as_u16(), None),
     };
-    let latency_us = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let elapsed = start.elapsed();
+    let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+    let route = route.unwrap_or_else(|| UNMATCHED.to_owned());
     span.in_scope(|| {
         tracing::info!(
             target: "access",
             method = %method,
-            route = route.as_deref().unwrap_or("unmatched"),
+            route = route.as_str(),
             status,
             latency_us,
             "request"
         );
     });
+    metrics::http_request(route, status, elapsed);
     outcome
 }

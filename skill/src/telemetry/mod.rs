@@ -1,4 +1,7 @@
-//! Tracing setup: JSON lines in production, pretty lines on a terminal, silence in tests unless `TEST_LOG=1`.
+//! Tracing setup: JSON lines in production, pretty lines on a terminal, silence in tests unless `TEST_LOG=1`;
+//! and the skill's metrics ([`metrics`]).
+
+pub mod metrics;
 
 use std::io::IsTerminal;
 
