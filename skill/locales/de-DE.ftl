@@ -31,7 +31,7 @@ error-quota = Dieser Skill hat sein Kontingent bei Spotify vorerst aufgebraucht.
 error-quota-unknown = Dieser Skill hat sein Kontingent bei Spotify vorerst aufgebraucht. Bitte versuch es später noch einmal.
 error-upstream = Spotify antwortet gerade nicht. Bitte versuch es etwas später noch einmal.
 error-unavailable = Ich erreiche dein verknüpftes Konto gerade nicht. Bitte versuch es in ein paar Minuten noch einmal.
-error-app-not-permitted = Spotify erlaubt diesem Skill noch nicht, dein Konto zu nutzen. Neu verknüpfen hilft nicht; der Betreiber des Skills muss dein Konto erst freischalten.
+error-app-not-permitted = Spotify lässt die Spotify-App dieses Skills gerade nicht für dein Konto arbeiten. Neu verknüpfen hilft nicht; der Betreiber des Skills muss handeln: dein Konto in der App freischalten oder das Spotify Premium des App-Besitzers erneuern.
 error-forbidden = Spotify sagt, dass das gerade nicht geht, zum Beispiel etwas pausieren, das schon pausiert ist, oder während Werbung überspringen.
 error-not-found = Spotify hat das nicht gefunden. Vielleicht wurde es entfernt.
 error-bad-request = Tut mir leid, das konnte Spotify nicht erledigen.
@@ -134,7 +134,7 @@ trouble-quota = Dieser Skill hat sein Kontingent bei Spotify aufgebraucht, desha
    *[other] { $minutes } Minuten
   } lang ab. Die Einzelheiten stehen in der Alexa-App.
 fix-quota = Die Spotify-App des Skills hat ihr Anfragekontingent aufgebraucht. Warte und frag später noch einmal. Passiert das oft, sollte der Betreiber des Skills das Kontingent im Spotify-Entwickler-Dashboard prüfen.
-trouble-app-not-permitted = Spotify erlaubt diesem Skill nicht, dein Konto zu nutzen. Neu verknüpfen hilft nicht; der Betreiber des Skills muss handeln. Die Einzelheiten stehen in der Alexa-App.
+trouble-app-not-permitted = Spotify erlaubt der Spotify-App dieses Skills nicht, dein Konto zu nutzen. Neu verknüpfen hilft nicht; der Betreiber des Skills muss handeln: Entweder ist dein Konto nicht unter den Nutzern der App, oder das Spotify Premium des App-Besitzers ist abgelaufen und muss erneuert werden. Die Einzelheiten stehen in der Alexa-App.
 fix-app-not-permitted = Spotify hat die Spotify-App des Skills abgelehnt. Der Betreiber des Skills muss dein Spotify-Konto im Spotify-Entwickler-Dashboard unter „User Management“ eintragen, und das Spotify Premium des App-Besitzers muss aktiv sein.
 trouble-none = Ich sehe gerade kein Problem: Dein Spotify-Konto ist verknüpft, und beim letzten Mal ist nichts schiefgegangen. Wenn keine Musik spielt, öffne Spotify auf einem Gerät und frag noch einmal.
 fix-none = Alles sieht gut aus. Wenn keine Musik spielt: Öffne Spotify auf einem Gerät, spiel etwas ab und frag dann noch einmal. Sag „welche Geräte habe ich“, um die Geräte zu hören, die Spotify sieht.
@@ -149,3 +149,5 @@ paused = Pausiert.
 resuming = Weiter geht's.
 skipping = Nächster Titel.
 going-back = Ein Titel zurück.
+already-paused = Spotify ist schon pausiert. Sag weiter, um fortzufahren.
+no-skipping-ad = Während Werbung lässt Spotify nicht überspringen. Die Musik geht weiter, wenn die Werbung vorbei ist.

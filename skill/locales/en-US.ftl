@@ -24,14 +24,14 @@ error-busy-seconds = Spotify is busy right now. Please try again in { $seconds }
 error-busy-minute = Spotify is busy right now. Please try again in a minute.
 error-busy-minutes = Spotify is busy right now. Please try again in about { $minutes } minutes.
 error-busy = Spotify is busy right now. Please try again in a little while.
-error-quota = This skill has used up what Spotify allows it for now. Please try again in about { $minutes ->
+error-quota = Spotify's request quota for this skill is used up for now. Please try again in about { $minutes ->
     [one] a minute
    *[other] { $minutes } minutes
   }.
-error-quota-unknown = This skill has used up what Spotify allows it for now. Please try again later.
+error-quota-unknown = Spotify's request quota for this skill is used up for now. Please try again later.
 error-upstream = Spotify isn't responding right now. Please try again in a little while.
 error-unavailable = I'm having trouble reaching your linked account right now. Please try again in a few minutes.
-error-app-not-permitted = Spotify isn't letting this skill use your account yet. Linking again won't fix this; the skill's owner has to allow your account first.
+error-app-not-permitted = Spotify isn't letting this skill's Spotify app work for your account. Linking again won't fix this; the skill's owner has to act: add your account to the app's users, or renew the app owner's Spotify Premium.
 error-forbidden = Spotify says that can't be done right now, for example pausing what is already paused, or skipping during an ad.
 error-not-found = Spotify couldn't find that. It may have been removed.
 error-bad-request = Sorry, Spotify couldn't do that.
@@ -129,12 +129,12 @@ trouble-cooldown = Spotify asked this skill to slow down. It can try again in ab
   }. I sent the details to the Alexa app.
 fix-cooldown = Spotify is limiting how often this skill may call it. Nothing needs fixing: wait about { $minutes } minutes and ask again.
 trouble-cooldown-over = Spotify asked this skill to slow down a little while ago, but that's over now, so it should work again.
-trouble-quota = This skill has used up what Spotify allows it for now, so Spotify refuses it until about { $minutes ->
+trouble-quota = Spotify's request quota for this skill is used up, so Spotify refuses it until about { $minutes ->
     [one] a minute
    *[other] { $minutes } minutes
   } from now. I sent the details to the Alexa app.
 fix-quota = The skill's Spotify app has used its request quota. Wait and ask again later. If it happens often, the skill's owner should check the app's quota in Spotify's developer dashboard.
-trouble-app-not-permitted = Spotify doesn't allow this skill to use your account. Linking again won't fix it; the skill's owner has to act. I sent the details to the Alexa app.
+trouble-app-not-permitted = Spotify doesn't allow this skill's Spotify app to use your account. Linking again won't fix it; the skill's owner has to act: either your account isn't among the app's users, or the app owner's Spotify Premium has lapsed and must be renewed. I sent the details to the Alexa app.
 fix-app-not-permitted = Spotify refused the skill's Spotify app. The skill's owner must add your Spotify account to the app's users in Spotify's developer dashboard (User Management), and the app owner's Spotify Premium must be active.
 trouble-none = I don't see a problem right now: your Spotify account is linked and nothing went wrong the last time. If music doesn't play, open Spotify on a device and ask again.
 fix-none = Everything looks fine. If music doesn't play: open Spotify on a device, play something, then ask again. Say "which devices do I have" to hear the devices Spotify sees.
@@ -149,3 +149,5 @@ paused = Paused.
 resuming = Resuming.
 skipping = Skipping ahead.
 going-back = Going back.
+already-paused = Spotify is already paused. Say resume to carry on.
+no-skipping-ad = Spotify doesn't allow skipping during an ad. The music comes back when the ad is over.

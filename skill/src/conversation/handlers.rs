@@ -155,23 +155,26 @@ impl Conversation {
                     .map(|()| Answer::tell(m.speak("repeat-off", &[]))),
                 Intent::QueueCurrent => queue_current(m, &spotify).await,
                 Intent::QueueSong { query } => queue_song(m, &spotify, query).await,
-                Intent::Pause => spotify
-                    .pause()
-                    .await
-                    .map(|()| Answer::tell(m.speak("paused", &[]))),
+                Intent::Pause => match spotify.pause().await {
+                    Ok(()) => Ok(Answer::tell(m.speak("paused", &[]))),
+                    Err(BrokerError::Forbidden) => refused(m, &spotify, Refused::Pause).await,
+                    Err(error) => Err(error),
+                },
                 Intent::Resume => match spotify.resume().await {
                     Ok(()) => Ok(Answer::tell(m.speak("resuming", &[]))),
                     Err(BrokerError::NoActiveDevice) => offer_device(m, &spotify, None).await,
                     Err(error) => Err(error),
                 },
-                Intent::Next => spotify
-                    .next()
-                    .await
-                    .map(|()| Answer::tell(m.speak("skipping", &[]))),
-                Intent::Previous => spotify
-                    .previous()
-                    .await
-                    .map(|()| Answer::tell(m.speak("going-back", &[]))),
+                Intent::Next => match spotify.next().await {
+                    Ok(()) => Ok(Answer::tell(m.speak("skipping", &[]))),
+                    Err(BrokerError::Forbidden) => refused(m, &spotify, Refused::Skip).await,
+                    Err(error) => Err(error),
+                },
+                Intent::Previous => match spotify.previous().await {
+                    Ok(()) => Ok(Answer::tell(m.speak("going-back", &[]))),
+                    Err(BrokerError::Forbidden) => refused(m, &spotify, Refused::Skip).await,
+                    Err(error) => Err(error),
+                },
                 _ => Ok(Answer::end_quietly()),
             }
         };
@@ -287,6 +290,42 @@ impl Conversation {
             }
             Err(error) => self.failed(turn, error).await,
         }
+    }
+}
+
+/// A player command Spotify refused with a 403 (the broker's `forbidden`, Spotify's "Restriction
+/// violated").
+#[derive(Debug, Clone, Copy)]
+enum Refused {
+    /// Pause.
+    Pause,
+    /// Next or previous.
+    Skip,
+}
+
+/// Says what a refusal means when the player shows why (already paused; an ad, which may not be
+/// skipped); otherwise keeps the general answer for `forbidden`.
+async fn refused(
+    m: &Messages,
+    spotify: &Spotify<'_>,
+    command: Refused,
+) -> Result<Answer, BrokerError> {
+    let now = spotify.now_playing().await.map_err(|error| {
+        tracing::debug!(error = %error, "no player state to explain a refusal");
+        BrokerError::Forbidden
+    })?;
+    let paused = matches!(
+        now,
+        NowPlaying::Track { playing: false, .. }
+            | NowPlaying::Episode { playing: false, .. }
+            | NowPlaying::Other { playing: false }
+    );
+    match command {
+        Refused::Pause if paused => Ok(Answer::tell(m.speak("already-paused", &[]))),
+        Refused::Skip if matches!(now, NowPlaying::Other { .. }) => {
+            Ok(Answer::tell(m.speak("no-skipping-ad", &[])))
+        }
+        _ => Err(BrokerError::Forbidden),
     }
 }
 

@@ -259,6 +259,16 @@ impl SandboxClient {
         .map(drop)
     }
 
+    /// Reads back a user's devices (volume and which one is active).
+    pub async fn devices(&self, user: &str) -> anyhow::Result<Vec<DeviceSeed>> {
+        self.call_json(
+            Method::GET,
+            &format!("/sandbox/users/{}/devices", segment(user)),
+            None::<&()>,
+        )
+        .await
+    }
+
     /// Replaces a user's playlists.
     pub async fn set_playlists(
         &self,

@@ -92,6 +92,7 @@ pub fn user(id: &str) -> UserSeed {
         progress_ms: 42_000,
         shuffle: false,
         repeat: "off".to_owned(),
+        ad: false,
     };
     UserSeed {
         devices: vec![kitchen, laptop],

@@ -194,6 +194,10 @@ pub struct PlayerSeed {
     /// Repeat state: `off`, `track` or `context`.
     #[serde(default = "default_repeat")]
     pub repeat: String,
+    /// An ad plays in place of the current item: it is described as `currently_playing_type: "ad"`
+    /// with no item, and skipping is refused with `Restriction violated`, as at Spotify.
+    #[serde(default)]
+    pub ad: bool,
 }
 
 fn default_repeat() -> String {

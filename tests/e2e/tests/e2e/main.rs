@@ -53,6 +53,8 @@ mod sealing;
 #[cfg(test)]
 mod service;
 #[cfg(test)]
+mod skill_controls;
+#[cfg(test)]
 mod skill_conversation;
 #[cfg(test)]
 mod skill_safety;

@@ -54,6 +54,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::put().to(refresh_mode),
     )
     .route("/sandbox/users/{id}/devices", web::put().to(set_devices))
+    .route("/sandbox/users/{id}/devices", web::get().to(get_devices))
     .route(
         "/sandbox/users/{id}/playlists",
         web::put().to(set_playlists),
@@ -142,6 +143,14 @@ async fn set_devices(
         .user_mut(&id)?
         .set_devices(body.into_inner());
     Ok(HttpResponse::NoContent().finish())
+}
+
+async fn get_devices(
+    sandbox: web::Data<Sandbox>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, SandboxError> {
+    let mut world = sandbox.world();
+    Ok(HttpResponse::Ok().json(&world.user_mut(&id)?.devices))
 }
 
 async fn set_playlists(

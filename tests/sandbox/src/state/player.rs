@@ -29,6 +29,8 @@ pub struct Player {
     pub shuffle: bool,
     /// Repeat state.
     pub repeat: String,
+    /// An ad plays in place of the current item.
+    pub ad: bool,
 }
 
 /// The optional JSON body of `PUT /v1/me/player/play`.
@@ -86,6 +88,7 @@ impl Player {
             } else {
                 seed.repeat.clone()
             },
+            ad: seed.ad,
         }
     }
 
@@ -115,6 +118,7 @@ impl Player {
             progress_ms: self.progress_at(now_ms, duration_ms),
             shuffle: self.shuffle,
             repeat: self.repeat.clone(),
+            ad: self.ad,
         }
     }
 
@@ -290,7 +294,8 @@ pub fn pause(user: &mut User, device_id: Option<&str>, now_ms: i64) -> Result<()
     Ok(())
 }
 
-/// `POST /v1/me/player/next` and `previous`: move through the queue (wrapping at the ends) and play.
+/// `POST /v1/me/player/next` and `previous`: move through the queue (wrapping at the ends) and play;
+/// during an ad, a restriction violation, as at Spotify.
 pub fn skip(
     user: &mut User,
     device_id: Option<&str>,
@@ -299,7 +304,7 @@ pub fn skip(
 ) -> Result<(), SandboxError> {
     target(user, device_id, now_ms)?;
     let len = user.player.queue.len();
-    if len == 0 {
+    if len == 0 || user.player.ad {
         return Err(restriction_violated());
     }
     let index = user.player.index;

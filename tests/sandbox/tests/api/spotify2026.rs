@@ -307,3 +307,65 @@ async fn search_finds_tracks_albums_and_artists() {
             .is_some_and(|u| u.starts_with("spotify:artist:"))
     );
 }
+
+#[tokio::test]
+async fn an_ad_cannot_be_skipped_and_shows_are_found() {
+    let h = start().await;
+    let t = h.link(None).await.access;
+    let mut player = h.sandbox.client.player("alice").await.expect("player");
+    player.ad = true;
+    h.sandbox
+        .client
+        .set_player("alice", &player)
+        .await
+        .expect("player");
+    let now: Value = h
+        .get("/v1/me/player/currently-playing", &t)
+        .await
+        .json()
+        .await
+        .expect("now");
+    assert_eq!(now["currently_playing_type"], "ad");
+    assert!(now["item"].is_null(), "{now}");
+    for path in ["/v1/me/player/next", "/v1/me/player/previous"] {
+        let refused = h.api(Method::POST, path, &t, None).await;
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+        let body: Value = refused.json().await.expect("body");
+        assert_eq!(
+            body["error"]["message"],
+            "Player command failed: Restriction violated"
+        );
+    }
+    let after = h.sandbox.client.player("alice").await.expect("player");
+    assert_eq!((after.index, after.ad), (0, true));
+    player.ad = false;
+    h.sandbox
+        .client
+        .set_player("alice", &player)
+        .await
+        .expect("player");
+    assert_eq!(
+        h.api(Method::POST, "/v1/me/player/next", &t, None)
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+
+    let found: Value = h
+        .get("/v1/search?q=testing%20weekly&type=show", &t)
+        .await
+        .json()
+        .await
+        .expect("search");
+    assert_eq!(found["shows"]["items"][0]["name"], "Testing Weekly");
+    let uri = found["shows"]["items"][0]["uri"].as_str().expect("uri");
+    assert!(uri.starts_with("spotify:show:"), "{uri}");
+
+    let devices = h.sandbox.client.devices("alice").await.expect("devices");
+    assert_eq!(devices.len(), 2);
+    assert!(
+        devices
+            .iter()
+            .any(|d| d.id == KITCHEN_DEVICE && d.is_active)
+    );
+}

@@ -53,17 +53,22 @@ fn playback(
     let episodes_ok = additional_types.is_some_and(|t| t.split(',').any(|t| t.trim() == "episode"));
     let current = user.current_item();
     let (item, kind) = match current {
+        _ if user.player.ad => (Value::Null, "ad"),
         Some(Item::Episode(_)) if !episodes_ok => (Value::Null, "episode"),
         Some(item) => objects::item(base, item),
         None => (Value::Null, "unknown"),
     };
     let duration = current.map_or(0, Item::duration_ms);
     let p = &user.player;
-    let disallows = if p.is_playing {
+    let mut disallows = if p.is_playing {
         json!({ "resuming": true })
     } else {
         json!({ "pausing": true })
     };
+    if let (true, Some(map)) = (p.ad, disallows.as_object_mut()) {
+        map.insert("skipping_next".to_owned(), json!(true));
+        map.insert("skipping_prev".to_owned(), json!(true));
+    }
     let mut value = json!({
         "repeat_state": p.repeat,
         "shuffle_state": p.shuffle,

@@ -1,4 +1,5 @@
-//! `GET /v1/search`: searches the user's own catalog (tracks, artists, albums, playlists, episodes).
+//! `GET /v1/search`: searches the user's own catalog (tracks, artists, albums, playlists, shows,
+//! episodes).
 
 use std::collections::BTreeMap;
 
@@ -78,6 +79,20 @@ fn hits(base: &str, user: &User, kind: &str, terms: &[String]) -> Vec<Value> {
             .filter(|p| matches(&format!("{} {}", p.name, p.description), terms))
             .map(|p| objects::simplified_playlist(base, p, user))
             .collect(),
+        "show" => {
+            let mut shows = BTreeMap::new();
+            for e in user
+                .episodes
+                .iter()
+                .filter(|e| matches(&format!("{} {}", e.show, e.publisher), terms))
+            {
+                shows.entry(e.show_id.as_str()).or_insert(e);
+            }
+            shows
+                .into_values()
+                .map(|e| objects::simplified_show(base, e))
+                .collect()
+        }
         "episode" => user
             .episodes
             .iter()
