@@ -1,5 +1,6 @@
 //! `POST /oauth/revoke` (RFC 7009): a client gives up a broker token.
 
+use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::OAuthError;
@@ -30,7 +31,11 @@ pub async fn revoke(
     state: SharedState,
 ) -> Result<HttpResponse, OAuthError> {
     let params = read_form(&request, payload, state.max_body_bytes).await?;
-    authenticate(&request, &params, &state.alexa)?;
+    authenticate(
+        request.headers().get(header::AUTHORIZATION),
+        &params,
+        &state.alexa,
+    )?;
     let token = params.require("token")?;
     // Unknown tokens are answered 200 too (RFC 7009 §2.2): a client learns nothing by probing.
     let hash = TokenHash::of(token);
