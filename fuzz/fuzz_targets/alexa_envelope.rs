@@ -85,7 +85,11 @@ fuzz_target!(|body: &[u8]| {
         assert_eq!(app_id(json).as_deref(), Some(SKILL_ID), "fetched for another skill");
     }
 
-    let Ok(envelope) = serde_json::from_slice::<RequestEnvelope>(body) else {
+    // JSON is UTF-8: a body that is not is no envelope, whatever a lenient parser makes of it.
+    let Some(envelope) = std::str::from_utf8(body)
+        .ok()
+        .and_then(|text| serde_json::from_str::<RequestEnvelope>(text).ok())
+    else {
         return;
     };
     // The accessors the conversation uses on every request.
