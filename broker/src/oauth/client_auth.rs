@@ -177,4 +177,27 @@ mod tests {
         assert!(with_basic("alexa-skill:a%2Bb", "a%2Bb").is_ok());
         assert!(with_basic("alexa-skill:a+b", "a%2Bb").is_err());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_header_bytes_decode_or_refuse(raw in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80)) {
+            let text = String::from_utf8_lossy(&raw);
+            let _ = parse_basic(&format!("Basic {text}"));
+            let _ = parse_basic(&format!("Basic {}", STANDARD.encode(&raw)));
+        }
+
+        #[test]
+        fn encoded_credentials_round_trip(id in "[ -~]{1,40}", secret in "\\PC{1,40}") {
+            let header = format!("Basic {}", STANDARD.encode(format!("{}:{}", encode(&id), encode(&secret))));
+            let (got_id, got_secret) = parse_basic(&header).unwrap();
+            proptest::prop_assert!(got_id.readings().contains(&id));
+            proptest::prop_assert!(got_secret.readings().contains(&secret));
+            if !id.contains(':') {
+                let raw = format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")));
+                let (got_id, got_secret) = parse_basic(&raw).unwrap();
+                proptest::prop_assert!(got_id.readings().contains(&id));
+                proptest::prop_assert!(got_secret.readings().contains(&secret));
+            }
+        }
+    }
 }
