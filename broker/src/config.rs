@@ -235,6 +235,32 @@ impl Settings {
         file: Option<&Path>,
         env: config::Environment,
     ) -> Result<Self, ConfigError> {
+        let file = match file {
+            Some(file) if !file.is_file() => {
+                return Err(invalid(
+                    "--config",
+                    format!("{} is not a readable file", file.display()),
+                ));
+            }
+            Some(file) => Some(config::File::from(file)),
+            None => None,
+        };
+        Self::load_layers(file, env)
+    }
+
+    /// Like [`Settings::load_with_env`], with the configuration file's TOML text given directly (the
+    /// fuzz target and property tests feed it arbitrary text).
+    pub fn load_from_toml(toml: &str, env: config::Environment) -> Result<Self, ConfigError> {
+        Self::load_layers(
+            Some(config::File::from_str(toml, config::FileFormat::Toml)),
+            env,
+        )
+    }
+
+    fn load_layers(
+        file: Option<impl config::Source + Send + Sync + 'static>,
+        env: config::Environment,
+    ) -> Result<Self, ConfigError> {
         let mut env = env
             .prefix_separator("__")
             .separator("__")
@@ -296,13 +322,7 @@ impl Settings {
             .set_default("metrics.enabled", true)?
             .set_default("metrics.links_refresh_s", 30)?;
         if let Some(file) = file {
-            if !file.is_file() {
-                return Err(invalid(
-                    "--config",
-                    format!("{} is not a readable file", file.display()),
-                ));
-            }
-            builder = builder.add_source(config::File::from(file));
+            builder = builder.add_source(file);
         }
         let settings: Settings = builder.add_source(env).build()?.try_deserialize()?;
         settings.validate()?;

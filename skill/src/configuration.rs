@@ -130,6 +130,25 @@ impl Settings {
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigurationError> {
+        Self::load_layers(file.map(|f| config::File::from(f).required(true)), env)
+    }
+
+    /// Like [`Settings::load_from`], with the configuration file's TOML text given directly (the fuzz
+    /// target and property tests feed it arbitrary text).
+    pub fn load_from_toml(
+        toml: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigurationError> {
+        Self::load_layers(
+            Some(config::File::from_str(toml, config::FileFormat::Toml)),
+            env,
+        )
+    }
+
+    fn load_layers(
+        file: Option<impl config::Source + Send + Sync + 'static>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigurationError> {
         let env: config::Map<String, String> = env.into_iter().collect();
         let mut builder = config::Config::builder()
             .set_default("server.bind", DEFAULT_BIND)?
@@ -138,7 +157,7 @@ impl Settings {
             .set_default("alexa.cert_fetch_timeout_ms", 2000)?
             .set_default("alexa.relink_reminder_days", 14)?;
         if let Some(file) = file {
-            builder = builder.add_source(config::File::from(file).required(true));
+            builder = builder.add_source(file);
         }
         builder = builder.add_source(
             config::Environment::with_prefix("SKILL")

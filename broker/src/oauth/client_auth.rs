@@ -2,7 +2,7 @@
 //! with failures capped per source address.
 
 use actix_web::HttpRequest;
-use actix_web::http::header;
+use actix_web::http::header::{self, HeaderValue};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use secrecy::ExposeSecret;
@@ -29,7 +29,7 @@ pub fn authenticate_limited(
             refused.retry_after,
         ));
     }
-    match authenticate(request, params, alexa) {
+    match authenticate(request.headers().get(header::AUTHORIZATION), params, alexa) {
         Err(err) if err.code() == "invalid_client" => match limits.failed(peer) {
             Ok(()) => Err(err),
             Err(over) => {
@@ -46,12 +46,12 @@ pub fn authenticate_limited(
 }
 
 /// Checks the presented client credentials against Alexa's, in constant time.
-fn authenticate(
-    request: &HttpRequest,
+pub fn authenticate(
+    authorization: Option<&HeaderValue>,
     params: &Params,
     alexa: &AlexaSettings,
 ) -> Result<(), OAuthError> {
-    let basic = request.headers().get(header::AUTHORIZATION);
+    let basic = authorization;
     let body_secret = params.get("client_secret");
     let (ids, secrets) = match (basic, body_secret) {
         (Some(_), Some(_)) => {
@@ -139,7 +139,6 @@ fn form_decode(raw: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use actix_web::test::TestRequest;
     use secrecy::SecretString;
 
     use crate::domain::{ClientId, RedirectUri};
@@ -155,13 +154,9 @@ mod tests {
     }
 
     fn with_basic(credentials: &str, secret: &str) -> Result<(), OAuthError> {
-        let request = TestRequest::default()
-            .insert_header((
-                header::AUTHORIZATION,
-                format!("Basic {}", STANDARD.encode(credentials)),
-            ))
-            .to_http_request();
-        authenticate(&request, &Params::default(), &alexa(secret))
+        let header =
+            HeaderValue::from_str(&format!("Basic {}", STANDARD.encode(credentials))).unwrap();
+        authenticate(Some(&header), &Params::default(), &alexa(secret))
     }
 
     fn encode(raw: &str) -> String {
@@ -192,13 +187,12 @@ mod tests {
             with_basic(&format!("alexa-skill:{ODD_SECRET}"), ODD_SECRET).is_ok(),
             "raw"
         );
-        let request = TestRequest::default().to_http_request();
         let body = Params::parse(
             format!("client_id=alexa-skill&client_secret={}", encode(ODD_SECRET)).as_bytes(),
         )
         .unwrap();
         assert!(
-            authenticate(&request, &body, &alexa(ODD_SECRET)).is_ok(),
+            authenticate(None, &body, &alexa(ODD_SECRET)).is_ok(),
             "body"
         );
     }
@@ -216,5 +210,28 @@ mod tests {
         // A secret whose raw form is another secret's encoding is not confused with its decoding.
         assert!(with_basic("alexa-skill:a%2Bb", "a%2Bb").is_ok());
         assert!(with_basic("alexa-skill:a+b", "a%2Bb").is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_header_bytes_decode_or_refuse(raw in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80)) {
+            let text = String::from_utf8_lossy(&raw);
+            let _ = parse_basic(&format!("Basic {text}"));
+            let _ = parse_basic(&format!("Basic {}", STANDARD.encode(&raw)));
+        }
+
+        #[test]
+        fn encoded_credentials_round_trip(id in "[ -~]{1,40}", secret in "\\PC{1,40}") {
+            let header = format!("Basic {}", STANDARD.encode(format!("{}:{}", encode(&id), encode(&secret))));
+            let (got_id, got_secret) = parse_basic(&header).unwrap();
+            proptest::prop_assert!(got_id.readings().contains(&id));
+            proptest::prop_assert!(got_secret.readings().contains(&secret));
+            if !id.contains(':') {
+                let raw = format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")));
+                let (got_id, got_secret) = parse_basic(&raw).unwrap();
+                proptest::prop_assert!(got_id.readings().contains(&id));
+                proptest::prop_assert!(got_secret.readings().contains(&secret));
+            }
+        }
     }
 }

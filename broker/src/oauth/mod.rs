@@ -15,6 +15,8 @@ pub use browser::{BrowserCookie, COOKIE_NAME, SECURE_COOKIE_NAME};
 pub use error::OAuthError;
 pub use limits::{AuthorizeLimits, ClientAuthLimits};
 pub use pages::{Page, words as page_words};
+pub use params::Params;
+pub use token::{TokenGrant, parse_token_request};
 
 use actix_web::http::Method;
 use actix_web::web;

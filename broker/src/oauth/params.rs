@@ -75,4 +75,20 @@ mod tests {
         assert_eq!(params.get("b"), None);
         assert_eq!(params.get("c"), Some("x y"));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_parse_or_refuse(raw in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..120)) {
+            let _ = Params::parse(&raw);
+        }
+
+        #[test]
+        fn serialized_forms_read_back(pairs in proptest::collection::btree_map("\\PC{1,12}", "\\PC{0,20}", 0..6)) {
+            let form: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(&pairs).finish();
+            let params = Params::parse(form.as_bytes()).unwrap();
+            for (key, value) in &pairs {
+                proptest::prop_assert_eq!(params.get(key), (!value.is_empty()).then_some(value.as_str()));
+            }
+        }
+    }
 }

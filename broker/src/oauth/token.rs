@@ -1,12 +1,14 @@
 //! `POST /oauth/token`: the authorization-code and refresh-token grants. Never calls Spotify.
 
+use actix_web::http::header::HeaderValue;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
 use super::OAuthError;
-use super::client_auth::authenticate_limited;
+use super::client_auth::{authenticate, authenticate_limited};
 use super::error::no_store;
 use super::params::{Params, read_form};
+use crate::config::AlexaSettings;
 use crate::crypto::{DataKey, WrapAad};
 use crate::domain::{
     AuthorizationCode, BrokerAccessToken, BrokerRefreshToken, CodeVerifier, LinkId, RedirectUri,
@@ -65,7 +67,8 @@ pub async fn token(
     answer
 }
 
-/// Authenticates the client and runs the grant, naming its type (from a closed set) once read.
+/// Authenticates the client (failures capped per address) and runs the grant, naming its type (from a
+/// closed set) once read.
 async fn grant(
     request: &HttpRequest,
     payload: web::Payload,
@@ -80,28 +83,75 @@ async fn grant(
         None => "unknown",
     };
     authenticate_limited(request, &params, &state.alexa, &state.client_auth_limits)?;
+    match parse_grant(&params)? {
+        TokenGrant::AuthorizationCode {
+            code,
+            redirect_uri,
+            verifier,
+        } => authorization_code_grant(code, redirect_uri, verifier, state).await,
+        TokenGrant::RefreshToken(presented) => refresh_token_grant(presented, state).await,
+    }
+}
+
+/// A token request that passed client authentication and carries a well-formed grant: everything the
+/// token endpoint checks before it looks anything up.
+#[derive(Debug)]
+pub enum TokenGrant {
+    /// `grant_type=authorization_code`.
+    AuthorizationCode {
+        code: AuthorizationCode,
+        /// `None` when it does not parse: then it cannot be the one the code was issued for.
+        redirect_uri: Option<RedirectUri>,
+        verifier: Option<CodeVerifier>,
+    },
+    /// `grant_type=refresh_token`.
+    RefreshToken(BrokerRefreshToken),
+}
+
+/// Authenticates the client (the `Authorization` header as received, or the body's credentials) and
+/// reads the grant from the token request's form parameters.
+pub fn parse_token_request(
+    authorization: Option<&HeaderValue>,
+    params: &Params,
+    alexa: &AlexaSettings,
+) -> Result<TokenGrant, OAuthError> {
+    authenticate(authorization, params, alexa)?;
+    parse_grant(params)
+}
+
+/// Reads the grant from the token request's form parameters (the client already authenticated).
+fn parse_grant(params: &Params) -> Result<TokenGrant, OAuthError> {
     match params.require("grant_type")? {
-        "authorization_code" => authorization_code_grant(&params, state).await,
-        "refresh_token" => refresh_token_grant(&params, state).await,
+        "authorization_code" => {
+            let code = params.require("code")?;
+            let redirect_uri = RedirectUri::parse(params.require("redirect_uri")?).ok();
+            let verifier = params
+                .get("code_verifier")
+                .map(CodeVerifier::parse)
+                .transpose()
+                .map_err(|e| OAuthError::invalid_request(e.0))?;
+            let code = AuthorizationCode::parse(code)
+                .map_err(|_| OAuthError::invalid_grant("the authorization code is invalid"))?;
+            Ok(TokenGrant::AuthorizationCode {
+                code,
+                redirect_uri,
+                verifier,
+            })
+        }
+        "refresh_token" => BrokerRefreshToken::parse(params.require("refresh_token")?)
+            .map(TokenGrant::RefreshToken)
+            .map_err(|_| OAuthError::invalid_grant("the refresh token is invalid")),
         _ => Err(OAuthError::unsupported_grant_type()),
     }
 }
 
 #[tracing::instrument(skip_all)]
 async fn authorization_code_grant(
-    params: &Params,
+    code: AuthorizationCode,
+    redirect_uri: Option<RedirectUri>,
+    verifier: Option<CodeVerifier>,
     state: &SharedState,
 ) -> Result<HttpResponse, OAuthError> {
-    let code = params.require("code")?;
-    // A redirect_uri that does not parse cannot be the one the code was issued for.
-    let redirect_uri = RedirectUri::parse(params.require("redirect_uri")?).ok();
-    let verifier = params
-        .get("code_verifier")
-        .map(CodeVerifier::parse)
-        .transpose()
-        .map_err(|e| OAuthError::invalid_request(e.0))?;
-    let code = AuthorizationCode::parse(code)
-        .map_err(|_| OAuthError::invalid_grant("the authorization code is invalid"))?;
     let now = UnixTime::now();
     let redeemed = match state
         .store
@@ -173,11 +223,9 @@ async fn authorization_code_grant(
 
 #[tracing::instrument(skip_all)]
 async fn refresh_token_grant(
-    params: &Params,
+    presented: BrokerRefreshToken,
     state: &SharedState,
 ) -> Result<HttpResponse, OAuthError> {
-    let presented = BrokerRefreshToken::parse(params.require("refresh_token")?)
-        .map_err(|_| OAuthError::invalid_grant("the refresh token is invalid"))?;
     let now = UnixTime::now();
     let hash = presented.hash();
     let from = IssueFrom::RefreshToken(&hash);

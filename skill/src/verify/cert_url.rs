@@ -160,4 +160,26 @@ mod tests {
             assert_eq!(CertChainUrl::parse(raw), Err(expected), "{raw}");
         }
     }
+
+    proptest::proptest! {
+        #[test]
+        fn an_accepted_url_is_amazons(path in "[./a-zA-Z%2eE:@?#]{0,30}", host in "(s3|S3)\\.amazonaws\\.(com|COM)(:443|:80)?") {
+            let raw = format!("https://{host}/{path}");
+            if let Ok(url) = CertChainUrl::parse(&raw) {
+                let url = url.as_url();
+                proptest::prop_assert_eq!(url.host_str(), Some("s3.amazonaws.com"));
+                proptest::prop_assert_eq!(url.port_or_known_default(), Some(443));
+                proptest::prop_assert!(url.path().starts_with("/echo.api/"));
+                proptest::prop_assert!(!url.path().split('/').any(|s| s == ".." || s == "."));
+                proptest::prop_assert!(url.query().is_none() && url.fragment().is_none());
+            }
+        }
+
+        #[test]
+        fn normalization_is_idempotent(raw in "https://s3\\.amazonaws\\.com/[./a-z%2e]{0,30}") {
+            if let Ok(url) = CertChainUrl::parse(&raw) {
+                proptest::prop_assert_eq!(CertChainUrl::parse(url.as_str()), Ok(url.clone()));
+            }
+        }
+    }
 }

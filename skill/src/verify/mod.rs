@@ -215,8 +215,12 @@ impl RequestVerifier {
             None
         };
 
-        let head: Head = serde_json::from_slice(body)
-            .map_err(|e| VerifyError::MalformedRequest(e.to_string()))?;
+        // JSON is UTF-8 (RFC 8259); serde skips unknown fields without checking their bytes, so a
+        // body with invalid UTF-8 in a field nobody reads would otherwise pass (found by fuzzing).
+        let body = std::str::from_utf8(body)
+            .map_err(|_| VerifyError::MalformedRequest("the body is not utf-8".to_owned()))?;
+        let head: Head =
+            serde_json::from_str(body).map_err(|e| VerifyError::MalformedRequest(e.to_string()))?;
 
         let ours = |app: &HeadApplication| app.application_id == self.skill_id.as_str();
         let session_ok = head
@@ -243,7 +247,13 @@ impl RequestVerifier {
         }
 
         let chain = self.parts.fetcher.fetch(&url).await?;
-        certificate::verify_signed_body(&chain, &self.parts.trust_store, now, body, &signature)?;
+        certificate::verify_signed_body(
+            &chain,
+            &self.parts.trust_store,
+            now,
+            body.as_bytes(),
+            &signature,
+        )?;
         Ok(())
     }
 }

@@ -206,6 +206,25 @@ async fn a_body_changed_after_signing_is_refused() {
     );
 }
 
+/// Found by fuzzing (fuzz/ alexa_envelope): serde skips a field nobody reads without checking its bytes,
+/// so a correctly signed body with invalid UTF-8 in such a field was accepted as JSON.
+#[tokio::test]
+async fn a_signed_body_that_is_not_utf8_is_malformed() {
+    let f = fixture();
+    let mut value = AlexaRequest::new(SKILL).at(now()).launch();
+    value["context"]["System"]["apiEndpoint"] = "https://api.amazonalexa.c@@@om".into();
+    let text = serde_json::to_string(&value).unwrap();
+    let at = text.find("@@@").unwrap();
+    let mut body = text.into_bytes();
+    body[at..at + 3].fill(0xff);
+    assert!(std::str::from_utf8(&body).is_err());
+    let headers = f.alexa.sign(&body).unwrap();
+    assert_eq!(
+        code(check(&f.verifier, &headers, &body).await),
+        "malformed_request"
+    );
+}
+
 #[tokio::test]
 async fn expired_and_not_yet_valid_certificates_are_refused() {
     let expired = fixture_with(TestAlexaOptions {

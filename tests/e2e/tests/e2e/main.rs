@@ -19,6 +19,8 @@ macro_rules! both_backends {
 }
 
 #[cfg(test)]
+mod bad_input;
+#[cfg(test)]
 mod deploy;
 #[cfg(test)]
 mod faults;

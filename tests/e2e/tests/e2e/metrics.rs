@@ -311,6 +311,10 @@ async fn skill_metrics_and_the_dashboards_queries_are_exported() {
     let unsigned = serde_json::to_vec(&rig.from(None).launch()).unwrap();
     let (status, _) = rig.skill.send_raw(unsigned, &[]).await.unwrap();
     assert_eq!(status, 400);
+    // Spotify's access token expires: the next question refreshes it.
+    rig.sandbox().expire_access_tokens(ALICE).await.unwrap();
+    let refreshed = rig.ask(&token, "WhatsPlayingIntent", &[]).await;
+    assert_eq!(refreshed.status, 200);
     rig.sandbox().rate_limit_next(1, 1).await.unwrap();
     rig.ask(&token, "ListPlaylistsIntent", &[]).await;
     let disabled = rig
@@ -328,7 +332,7 @@ async fn skill_metrics_and_the_dashboards_queries_are_exported() {
     grew(
         "skill_requests_total",
         &[("kind", "WhatsPlayingIntent"), ("outcome", "answered")],
-        1.0,
+        2.0,
     );
     grew(
         "skill_requests_total",
