@@ -102,7 +102,7 @@ impl Cooldown {
     pub fn paused(&self) -> Option<ApiError> {
         let now = now_ms();
         let left = |kind| {
-            let left = self.until(kind).load(Ordering::Relaxed).saturating_sub(now);
+            let left = self.left_ms(kind, now);
             (left > 0).then(|| left.div_ceil(1000))
         };
         if let Some(retry_after_s) = left(PauseKind::Quota) {
@@ -250,10 +250,13 @@ impl Cooldown {
     /// Time left in each pause (zero when none), for the metrics.
     pub fn remaining(&self) -> [(PauseKind, Duration); 2] {
         let now = now_ms();
-        [PauseKind::RateLimit, PauseKind::Quota].map(|kind| {
-            let left = self.until(kind).load(Ordering::Relaxed).saturating_sub(now);
-            (kind, Duration::from_millis(left))
-        })
+        [PauseKind::RateLimit, PauseKind::Quota]
+            .map(|kind| (kind, Duration::from_millis(self.left_ms(kind, now))))
+    }
+
+    /// Milliseconds left in a pause at `now` (zero when none).
+    fn left_ms(&self, kind: PauseKind, now: u64) -> u64 {
+        self.until(kind).load(Ordering::Relaxed).saturating_sub(now)
     }
 
     /// When the owner's Premium incident began, in milliseconds since the epoch, if one is on.
