@@ -10,6 +10,7 @@ use actix_web::web;
 use utoipa::OpenApi;
 
 use crate::routes::{Audience, RouteSpec};
+use crate::telemetry::RouteLabel;
 
 /// The fixed routes of `/v1/*`; the Spotify endpoints are the proxy's catch-all.
 pub fn routes() -> [RouteSpec; 2] {
@@ -23,13 +24,13 @@ pub fn routes() -> [RouteSpec; 2] {
     ]
 }
 
-/// Mounts the proxy behind every other `/v1/*` path (after [`routes`]): it serves the allowlisted
-/// Spotify endpoints under `/v1/spotify` and answers `not_found` for the rest.
+/// Mounts the proxy on every path under `/v1/spotify`: it serves the allowlisted Spotify endpoints and
+/// answers `not_found` for the rest. A scope's prefix is a plain compare, so the hot path runs no pattern.
 pub fn configure_proxy(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::scope("/v1")
-            .route("/spotify/{path:.*}", web::to(proxy::forward))
-            .default_service(web::to(crate::routes::not_found)),
+        web::scope(proxy::PREFIX)
+            .app_data(RouteLabel(proxy::ROUTE))
+            .default_service(web::to(proxy::forward)),
     );
 }
 

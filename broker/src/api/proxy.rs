@@ -11,7 +11,9 @@ use crate::proxy::{Answer, Endpoint, ProxyCall};
 use crate::spotify::ApiRequest;
 use crate::state::SharedState;
 
-const PREFIX: &str = "/v1/spotify";
+pub const PREFIX: &str = "/v1/spotify";
+/// The proxy's route label in the access line and the metrics.
+pub const ROUTE: &str = "/v1/spotify/{path}";
 const CACHE_HEADER: &str = "x-broker-cache";
 
 /// The handler behind every `/v1/*` path that is not link status.

@@ -3,10 +3,11 @@
 //! metrics, and the JSON answer for unknown paths).
 
 use actix_web::http::Method;
-use actix_web::{HttpResponse, Route, web};
+use actix_web::{HttpResponse, Route, guard, web};
 
 use crate::error::ApiError;
 use crate::state::SharedState;
+use crate::telemetry::RouteLabel;
 
 /// Who a route is for, which decides the listener that serves it when `server.admin_bind` is set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,18 +90,24 @@ pub fn table() -> Vec<RouteSpec> {
     routes
 }
 
-/// Mounts what `listener` serves: the table's routes, then the proxy's catch-all under `/v1`. Anything
-/// else is the application's default service, [`not_found`].
+/// Mounts what `listener` serves: the proxy's prefix under `/v1/spotify` first (the hot path, matched
+/// by a prefix compare before any pattern), then the table's routes, each labelled with its template.
+/// Anything else is the application's default service, [`not_found`].
 pub fn configure(listener: Listener) -> impl Fn(&mut web::ServiceConfig) + Clone {
     move |cfg| {
+        if listener.serves(Audience::Public) {
+            crate::api::configure_proxy(cfg);
+        }
         for route in table()
             .into_iter()
             .filter(|route| listener.serves(route.audience))
         {
-            cfg.route(route.path, (route.make)());
-        }
-        if listener.serves(Audience::Public) {
-            crate::api::configure_proxy(cfg);
+            cfg.service(
+                web::resource(route.path)
+                    .guard(guard::Method(route.method.clone()))
+                    .app_data(RouteLabel(route.path))
+                    .route((route.make)()),
+            );
         }
     }
 }

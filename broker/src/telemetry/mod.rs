@@ -3,8 +3,10 @@
 //! access line per request with its method, route, status, latency and request id (also sent back as
 //! `X-Request-Id`), counted in the metrics ([`metrics`]).
 
+mod json_line;
 pub mod metrics;
 
+use std::io::BufWriter;
 use std::sync::OnceLock;
 use std::time::Instant;
 
@@ -21,11 +23,18 @@ use crate::config::LogFormat;
 
 /// Lines the log buffer holds before new ones are dropped (and counted).
 const BUFFERED_LINES: usize = 65_536;
+/// Bytes of lines the writer thread gathers before it writes to stderr.
+const STDERR_BUFFER: usize = 64 * 1024;
 
 static DROPPED: OnceLock<ErrorCounter> = OnceLock::new();
 
 /// The route label of a request no route matched (unknown paths are not labels: they are unbounded).
 const UNMATCHED: &str = "unmatched";
+
+/// The template a route was mounted with, kept in the route's app data so that the access line and the
+/// metrics name it without matching the path a second time.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteLabel(pub &'static str);
 
 /// The response header that names the request id its access line carries.
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -51,21 +60,21 @@ pub fn dropped_log_lines() -> usize {
 /// (and returns a guard that holds nothing).
 pub fn init(format: LogFormat, level: &str) -> LogGuard {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    // The writer thread drains every line waiting before it flushes, so under load one write carries
+    // many lines.
     let (writer, guard) = NonBlockingBuilder::default()
         .lossy(true)
         .buffered_lines_limit(BUFFERED_LINES)
-        .finish(std::io::stderr());
+        .finish(BufWriter::with_capacity(STDERR_BUFFER, std::io::stderr()));
     let counter = writer.error_counter();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer);
     let installed = match format {
-        // The request span contributes only its request id; events carry their own fields once.
+        // Flat JSON lines; the request span contributes only its request id.
         LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
+            .fmt_fields(json_line::JsonFields)
+            .event_format(json_line::JsonLine)
             .try_init(),
         LogFormat::Pretty => builder.try_init(),
     };
@@ -98,18 +107,20 @@ pub async fn access_log(
     let (status, route) = match &outcome {
         Ok(response) => (
             response.status().as_u16(),
-            response.request().match_pattern(),
+            response
+                .request()
+                .app_data::<RouteLabel>()
+                .map_or(UNMATCHED, |label| label.0),
         ),
-        Err(err) => (err.as_response_error().status_code().as_u16(), None),
+        Err(err) => (err.as_response_error().status_code().as_u16(), UNMATCHED),
     };
     let elapsed = start.elapsed();
     let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-    let route = route.unwrap_or_else(|| UNMATCHED.to_owned());
     span.in_scope(|| {
         tracing::info!(
             target: "access",
             method = %method,
-            route = route.as_str(),
+            route,
             status,
             latency_us,
             "request"

@@ -1,0 +1,319 @@
+//! The production log format: one JSON object per line, written straight into the line buffer.
+//!
+//! The shape is tracing-subscriber's flattened JSON with the current span: `timestamp`, `level`, the
+//! event's fields (`message` first), `target`, then `span` with the span's fields and `name`. It is
+//! written field by field, where tracing-subscriber's own JSON format builds a map per event and parses
+//! the span's fields back from text on every line; at one access line per request that was the largest
+//! cost of a cached answer.
+
+use std::fmt::{self, Write as _};
+
+use tracing::field::{Field, Visit};
+use tracing::span::Record;
+use tracing::{Event, Subscriber};
+use tracing_log::NormalizeEvent;
+use tracing_subscriber::field::RecordFields;
+use tracing_subscriber::fmt::format::{FormatEvent, FormatFields, Writer};
+use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
+use tracing_subscriber::fmt::{FmtContext, FormattedFields};
+use tracing_subscriber::registry::LookupSpan;
+
+/// Formats events as JSON lines (see the module documentation).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct JsonLine;
+
+/// Formats a span's fields as the inside of a JSON object (`"a":1,"b":"x"`), kept with the span and
+/// copied into each of its events' lines.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct JsonFields;
+
+impl<S, N> FormatEvent<S, N> for JsonLine
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        // Records bridged from the `log` crate carry their real target in `log.*` fields.
+        let normalized = event.normalized_metadata();
+        let metadata = normalized.as_ref().unwrap_or_else(|| event.metadata());
+        writer.write_str("{\"timestamp\":\"")?;
+        SystemTime.format_time(&mut writer)?;
+        write!(writer, "\",\"level\":\"{}\"", metadata.level())?;
+        let mut fields = FieldWriter::new(writer.by_ref(), false);
+        event.record(&mut fields);
+        fields.result?;
+        writer.write_str(",\"target\":")?;
+        write_json_str(&mut writer, metadata.target())?;
+        if let Some(span) = ctx.parent_span() {
+            writer.write_str(",\"span\":{")?;
+            let extensions = span.extensions();
+            if let Some(fields) = extensions.get::<FormattedFields<N>>()
+                && !fields.is_empty()
+            {
+                writer.write_str(fields)?;
+                writer.write_char(',')?;
+            }
+            writer.write_str("\"name\":")?;
+            write_json_str(&mut writer, span.name())?;
+            writer.write_char('}')?;
+        }
+        writer.write_str("}\n")
+    }
+}
+
+impl<'writer> FormatFields<'writer> for JsonFields {
+    fn format_fields<R: RecordFields>(&self, writer: Writer<'writer>, fields: R) -> fmt::Result {
+        let mut visitor = FieldWriter::new(writer, true);
+        fields.record(&mut visitor);
+        visitor.result
+    }
+
+    fn add_fields(
+        &self,
+        current: &'writer mut FormattedFields<Self>,
+        fields: &Record<'_>,
+    ) -> fmt::Result {
+        let first = current.is_empty();
+        let mut visitor = FieldWriter::new(current.as_writer(), first);
+        fields.record(&mut visitor);
+        visitor.result
+    }
+}
+
+/// Writes each field as `"name":value`, separated by commas (and preceded by one unless `first`).
+struct FieldWriter<'a> {
+    writer: Writer<'a>,
+    first: bool,
+    result: fmt::Result,
+}
+
+impl<'a> FieldWriter<'a> {
+    fn new(writer: Writer<'a>, first: bool) -> Self {
+        Self {
+            writer,
+            first,
+            result: Ok(()),
+        }
+    }
+
+    fn field(&mut self, field: &Field, value: impl FnOnce(&mut Writer<'a>) -> fmt::Result) {
+        // The `log` bridge's own fields become the line's target, not fields.
+        if self.result.is_err() || field.name().starts_with("log.") {
+            return;
+        }
+        let separator = if self.first { "" } else { "," };
+        self.first = false;
+        self.result = write_field(&mut self.writer, separator, field.name(), value);
+    }
+}
+
+fn write_field<'a>(
+    writer: &mut Writer<'a>,
+    separator: &str,
+    name: &str,
+    value: impl FnOnce(&mut Writer<'a>) -> fmt::Result,
+) -> fmt::Result {
+    writer.write_str(separator)?;
+    write_json_str(writer, name)?;
+    writer.write_char(':')?;
+    value(writer)
+}
+
+impl Visit for FieldWriter<'_> {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.field(field, |w| {
+            if value.is_finite() {
+                write!(w, "{value}")
+            } else {
+                w.write_str("null")
+            }
+        });
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.field(field, |w| write!(w, "{value}"));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.field(field, |w| write!(w, "{value}"));
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.field(field, |w| write!(w, "{value}"));
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.field(field, |w| write_json_str(w, value));
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.field(field, |w| {
+            w.write_char('"')?;
+            write!(Escaped(w), "{value}")?;
+            w.write_char('"')
+        });
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.field(field, |w| {
+            w.write_char('"')?;
+            write!(Escaped(w), "{value:?}")?;
+            w.write_char('"')
+        });
+    }
+}
+
+/// `value` as a JSON string literal.
+pub fn write_json_str(writer: &mut impl fmt::Write, value: &str) -> fmt::Result {
+    writer.write_char('"')?;
+    Escaped(writer).write_str(value)?;
+    writer.write_char('"')
+}
+
+/// Escapes what it is given for the inside of a JSON string literal (RFC 8259 section 7).
+struct Escaped<'a, W: fmt::Write>(&'a mut W);
+
+impl<W: fmt::Write> fmt::Write for Escaped<'_, W> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        let mut plain_from = 0;
+        for (at, byte) in text.bytes().enumerate() {
+            let escape = match byte {
+                b'"' => "\\\"",
+                b'\\' => "\\\\",
+                b'\n' => "\\n",
+                b'\r' => "\\r",
+                b'\t' => "\\t",
+                0..=0x1f => "",
+                _ => continue,
+            };
+            // Only ASCII bytes are escaped, so `at` is always a character boundary.
+            self.0.write_str(&text[plain_from..at])?;
+            if escape.is_empty() {
+                write!(self.0, "\\u{byte:04x}")?;
+            } else {
+                self.0.write_str(escape)?;
+            }
+            plain_from = at + 1;
+        }
+        self.0.write_str(&text[plain_from..])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use proptest::prelude::*;
+    use tracing_subscriber::fmt::MakeWriter;
+
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct Lines(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Lines {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> MakeWriter<'a> for Lines {
+        type Writer = Self;
+        fn make_writer(&'a self) -> Self::Writer {
+            self.clone()
+        }
+    }
+
+    fn logged(emit: impl FnOnce()) -> Vec<serde_json::Value> {
+        let lines = Lines::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(lines.clone())
+            .fmt_fields(JsonFields)
+            .event_format(JsonLine)
+            .finish();
+        tracing::subscriber::with_default(subscriber, emit);
+        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        text.lines()
+            .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+            .collect()
+    }
+
+    #[test]
+    fn an_event_in_a_span_is_one_flat_object_with_its_span() {
+        let lines = logged(|| {
+            let span = tracing::info_span!("request", request_id = %"r-1");
+            span.in_scope(|| {
+                tracing::info!(
+                    target: "access",
+                    method = %"GET",
+                    route = "/v1/link",
+                    status = 200u16,
+                    latency_us = 42u64,
+                    ok = true,
+                    ratio = 0.5,
+                    "request"
+                );
+            });
+        });
+        assert_eq!(lines.len(), 1);
+        let line = &lines[0];
+        assert_eq!(line["level"], "INFO");
+        assert_eq!(line["message"], "request");
+        assert_eq!(line["target"], "access");
+        assert_eq!(line["method"], "GET");
+        assert_eq!(line["route"], "/v1/link");
+        assert_eq!(line["status"], 200);
+        assert_eq!(line["latency_us"], 42);
+        assert_eq!(line["ok"], true);
+        assert_eq!(line["ratio"], 0.5);
+        assert_eq!(line["span"]["request_id"], "r-1");
+        assert_eq!(line["span"]["name"], "request");
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(line["timestamp"].as_str().unwrap()).is_ok(),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn outside_a_span_there_is_no_span_and_awkward_text_stays_json() {
+        let lines = logged(|| {
+            let error = std::io::Error::other("quote \" backslash \\ newline \n bell \u{7}");
+            tracing::warn!(error = %error, debug = ?"tab\t", nan = f64::NAN, "odd \"text\"");
+        });
+        let line = &lines[0];
+        assert!(line.get("span").is_none(), "{line}");
+        assert_eq!(line["message"], "odd \"text\"");
+        assert_eq!(line["error"], "quote \" backslash \\ newline \n bell \u{7}");
+        assert_eq!(line["debug"], "\"tab\\t\"");
+        assert!(line["nan"].is_null());
+    }
+
+    #[test]
+    fn fields_recorded_later_join_the_span() {
+        let lines = logged(|| {
+            let span = tracing::info_span!("request", first = 1u64, later = tracing::field::Empty);
+            span.record("later", "x");
+            span.in_scope(|| tracing::info!("inside"));
+        });
+        assert_eq!(lines[0]["span"]["first"], 1);
+        assert_eq!(lines[0]["span"]["later"], "x");
+    }
+
+    proptest! {
+        #[test]
+        fn any_text_round_trips_through_a_json_string(text in any::<String>()) {
+            let mut quoted = String::new();
+            write_json_str(&mut quoted, &text).unwrap();
+            prop_assert_eq!(serde_json::from_str::<String>(&quoted).unwrap(), text);
+        }
+    }
+}
