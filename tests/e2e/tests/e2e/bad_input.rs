@@ -1,9 +1,58 @@
-//! Garbage in paths, queries and headers gets the documented JSON error (or the OAuth error page), never a
-//! 5xx: percent-encoded invalid UTF-8, non-ASCII header bytes, numbers that do not fit.
+//! Garbage in paths, queries, headers and bodies gets the documented JSON error (or the OAuth error page),
+//! never a 5xx: percent-encoded invalid UTF-8, non-ASCII header bytes, numbers that do not fit, bodies over
+//! `server.max_body_bytes` (413) and headers over `server.max_header_bytes` (431), by length or chunked.
 
 use e2e::{ALICE, Backend, spawn_broker, spawn_sandbox};
 use reqwest::StatusCode;
 use reqwest::header::HeaderValue;
+use serde_json::Value;
+
+use crate::proxy_support::{RawAnswer, chunked, raw_exchange, raw_http, raw_http_header_bytes};
+
+/// `server.max_body_bytes` by default.
+const MAX_BODY: usize = 64 * 1024;
+/// `server.max_header_bytes` by default, on both services.
+const MAX_HEADERS: usize = 16 * 1024;
+/// actix-http refuses a request head larger than this itself, before any of our code runs.
+const ACTIX_MAX_HEAD: usize = 128 * 1024;
+const FORM: &str = "application/x-www-form-urlencoded";
+
+/// `GET path` on `port` with an `X-Pad` header making the header block exactly `total` bytes, as the
+/// limit counts them (each header's name and value, `: ` and CRLF).
+async fn get_with_headers_of(port: u16, path: &str, total: usize) -> RawAnswer {
+    let pad = "a".repeat(total - raw_http_header_bytes(port) - ("x-pad".len() + 4));
+    raw_exchange(port, &raw_http(port, "GET", path, &[("X-Pad", &pad)], b"")).await
+}
+
+/// Both sides of a header limit of `limit` bytes on `port`: at it `/healthz` answers, one byte over it
+/// the normalized `bad_request` with 431; past actix-http's own limit, its bare 431.
+async fn assert_header_limit(port: u16, limit: usize, what: &str) {
+    let at = get_with_headers_of(port, "/healthz", limit).await;
+    assert_eq!(at.status, 200, "{what}: headers at the limit: {at:?}");
+    let over = get_with_headers_of(port, "/healthz", limit + 1).await;
+    assert_eq!(over.status, 431, "{what}: one byte over: {over:?}");
+    assert_eq!(
+        over.json()["error"]["code"],
+        "bad_request",
+        "{what}: {over:?}"
+    );
+    assert!(
+        over.header("content-type")
+            .is_some_and(|v| v.starts_with("application/json")),
+        "{what}: {over:?}"
+    );
+    assert_eq!(
+        over.json()["error"]["message"],
+        format!("the request headers are larger than {limit} bytes"),
+        "{what}"
+    );
+    let huge = get_with_headers_of(port, "/healthz", ACTIX_MAX_HEAD + 1024).await;
+    assert_eq!(
+        huge.status, 431,
+        "{what}: past actix-http's limit: {huge:?}"
+    );
+    assert_eq!(huge.body, "", "{what}: actix-http's own answer has no body");
+}
 
 /// The normalized error body with `code` and `status`.
 async fn assert_api_error(response: reqwest::Response, status: StatusCode, code: &str, why: &str) {
@@ -151,4 +200,151 @@ async fn garbage_in_paths_queries_and_headers_gets_json_errors() {
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["error"], "invalid_client");
+}
+
+/// Bodies over `server.max_body_bytes` are 413 wherever the broker reads one, whether `Content-Length`
+/// says so first or a chunked body grows past it: RFC 6749's `invalid_request` on the OAuth endpoints,
+/// the normalized `bad_request` on the proxy. A body at the limit is read and judged on what it says.
+#[tokio::test]
+async fn oversized_bodies_answer_413_in_each_endpoints_shape() {
+    let broker = spawn_broker(Backend::Sqlite, spawn_sandbox().await, &[]).await;
+    let tokens = broker.link_user(ALICE).await;
+    let port = broker.port;
+
+    for path in ["/oauth/token", "/oauth/revoke"] {
+        let over = format!("token=t&pad={}", "x".repeat(MAX_BODY));
+        let r = broker
+            .http
+            .post(broker.url(path))
+            .header("Content-Type", FORM)
+            .body(over)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE, "{path}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_request", "{path}: {body}");
+        assert_eq!(
+            body["error_description"],
+            format!("the body is larger than {MAX_BODY} bytes")
+        );
+
+        let headers = [("Content-Type", FORM), ("Transfer-Encoding", "chunked")];
+        let request = raw_http(port, "POST", path, &headers, &chunked(MAX_BODY + 1, b'x'));
+        let answer = raw_exchange(port, &request).await;
+        assert_eq!(answer.status, 413, "{path} chunked: {answer:?}");
+        assert_eq!(answer.json()["error"], "invalid_request", "{path}");
+
+        let at_limit = format!("token={}", "x".repeat(MAX_BODY - "token=".len()));
+        let r = broker
+            .http
+            .post(broker.url(path))
+            .header("Content-Type", FORM)
+            .body(at_limit)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{path} at the limit");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_client", "{path}");
+    }
+
+    let bearer = format!("Bearer {}", tokens.access_token);
+    let play = |body: Vec<u8>| {
+        broker
+            .http
+            .put(broker.url("/v1/spotify/me/player/play"))
+            .header("X-Service-Token", broker.service_token.as_str())
+            .header("Authorization", bearer.as_str())
+            .header("Content-Type", "application/json")
+            .body(body)
+    };
+    let r = play(vec![b' '; MAX_BODY + 1]).send().await.unwrap();
+    assert_api_error(
+        r,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "bad_request",
+        "proxied body over the limit",
+    )
+    .await;
+    let headers = [
+        ("X-Service-Token", broker.service_token.as_str()),
+        ("Authorization", bearer.as_str()),
+        ("Content-Type", "application/json"),
+        ("Transfer-Encoding", "chunked"),
+    ];
+    let request = raw_http(
+        port,
+        "PUT",
+        "/v1/spotify/me/player/play",
+        &headers,
+        &chunked(MAX_BODY + 1, b' '),
+    );
+    let answer = raw_exchange(port, &request).await;
+    assert_eq!(answer.status, 413, "proxied chunked body: {answer:?}");
+    assert_eq!(answer.json()["error"]["code"], "bad_request");
+    let mut at_limit = br#"{"uris": []}"#.to_vec();
+    at_limit.resize(MAX_BODY, b' ');
+    let r = play(at_limit).send().await.unwrap();
+    assert!(
+        r.status() != StatusCode::PAYLOAD_TOO_LARGE && r.status().as_u16() < 500,
+        "proxied body at the limit: {}",
+        r.status()
+    );
+}
+
+/// Headers over `server.max_header_bytes` (16 KiB by default) are 431 with the JSON error body before
+/// routing, on every path: RFC 6749's shape on the OAuth endpoints, `bad_request` elsewhere. Headers
+/// at the limit pass; past actix-http's own 128 KiB limit on a request head, its bare 431 answers.
+#[tokio::test]
+async fn oversized_headers_answer_431() {
+    let broker = spawn_broker(Backend::Sqlite, spawn_sandbox().await, &[]).await;
+    let tokens = broker.link_user(ALICE).await;
+    assert_header_limit(broker.port, MAX_HEADERS, "broker").await;
+
+    // The report that started it: a 70 KB header on an internal call.
+    let r = broker
+        .http
+        .get(broker.url("/v1/link"))
+        .header("X-Service-Token", broker.service_token.as_str())
+        .bearer_auth(&tokens.access_token)
+        .header("X-Junk", "j".repeat(70_000))
+        .send()
+        .await
+        .unwrap();
+    assert_api_error(
+        r,
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        "bad_request",
+        "a 70 KB header",
+    )
+    .await;
+    for path in ["/oauth/token", "/oauth/revoke"] {
+        let r = broker
+            .http
+            .post(broker.url(path))
+            .header("Content-Type", FORM)
+            .header("X-Junk", "j".repeat(MAX_HEADERS))
+            .body("grant_type=refresh_token")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "{path}"
+        );
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_request", "{path}: {body}");
+    }
+    // Nothing was consumed on the way: the same user's call still works.
+    let r = broker
+        .http
+        .get(broker.url("/v1/link"))
+        .header("X-Service-Token", broker.service_token.as_str())
+        .bearer_auth(&tokens.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
 }
