@@ -88,6 +88,8 @@ pub struct ServerSettings {
     pub shutdown_timeout_s: u64,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
+    /// Largest accepted header block of a request, in bytes (names, values and line overhead).
+    pub max_header_bytes: usize,
 }
 
 #[derive(Debug, Deserialize)]
@@ -273,6 +275,10 @@ impl Settings {
             .set_default("server.bind", "127.0.0.1:8080")?
             .set_default("server.shutdown_timeout_s", 10)?
             .set_default("server.max_body_bytes", 64 * 1024)?
+            .set_default(
+                "server.max_header_bytes",
+                broker_proto::limits::DEFAULT_MAX_HEADER_BYTES as u64,
+            )?
             .set_default("database.max_connections", 10)?
             .set_default("database.acquire_timeout_s", 3)?
             .set_default("database.statement_timeout_ms", 3000)?
@@ -409,6 +415,12 @@ impl Settings {
             server.max_body_bytes,
             1024,
             16 << 20,
+        )?;
+        within(
+            "server.max_header_bytes",
+            server.max_header_bytes,
+            broker_proto::limits::MIN_MAX_HEADER_BYTES,
+            broker_proto::limits::MAX_MAX_HEADER_BYTES,
         )?;
         within(
             "database.max_connections",
@@ -586,9 +598,10 @@ mod tests {
     }
 
     /// Every numeric key, with a value below its range (when it has one a type allows) and one above.
-    const NUMERIC_KEYS: [(&str, Option<&str>, &str); 24] = [
+    const NUMERIC_KEYS: [(&str, Option<&str>, &str); 25] = [
         ("server.shutdown_timeout_s", Some("0"), "3601"),
         ("server.max_body_bytes", Some("0"), "1000000000"),
+        ("server.max_header_bytes", Some("1023"), "65537"),
         ("database.max_connections", Some("0"), "100000"),
         ("database.acquire_timeout_s", Some("0"), "100000"),
         ("spotify.timeout_ms", Some("0"), "9223372036854775807"),
@@ -672,6 +685,7 @@ mod tests {
         assert_eq!(settings.proxy.max_retry_after_s, 60);
         assert_eq!(settings.oauth.authorize_per_minute_per_address, 30);
         assert_eq!(settings.oauth.authorize_per_minute_per_client, 600);
+        assert_eq!(settings.server.max_header_bytes, 16 * 1024);
     }
 
     #[test]

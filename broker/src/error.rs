@@ -3,6 +3,7 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{HttpResponse, ResponseError};
+use broker_proto::limits::{BodyError, Exceeded};
 use broker_proto::{ErrorBody, ErrorCode};
 
 use crate::store::StoreError;
@@ -34,6 +35,10 @@ pub enum ApiError {
     /// 400 `bad_request`.
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// `bad_request` with 413 (the body) or 431 (the headers): the request is over a size limit. The
+    /// contract has no code of its own for it; the status tells it apart.
+    #[error("{0}")]
+    TooLarge(Exceeded),
     /// 429 `rate_limited`, with the seconds to wait.
     #[error("rate limited for {retry_after_s} s")]
     RateLimited { retry_after_s: u64 },
@@ -63,6 +68,15 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<BodyError> for ApiError {
+    fn from(err: BodyError) -> Self {
+        match err {
+            BodyError::TooLarge(exceeded) => Self::TooLarge(exceeded),
+            BodyError::Unreadable => Self::BadRequest(err.to_string()),
+        }
+    }
+}
+
 impl ApiError {
     /// The normalized code this failure travels as; its HTTP status comes with it.
     pub fn code(&self) -> ErrorCode {
@@ -74,7 +88,7 @@ impl ApiError {
             Self::PremiumRequired => ErrorCode::PremiumRequired,
             Self::NoActiveDevice => ErrorCode::NoActiveDevice,
             Self::NotFound => ErrorCode::NotFound,
-            Self::BadRequest(_) => ErrorCode::BadRequest,
+            Self::BadRequest(_) | Self::TooLarge(_) => ErrorCode::BadRequest,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::QuotaExceeded { .. } => ErrorCode::QuotaExceeded,
             Self::Conflict(_) => ErrorCode::Conflict,
@@ -107,6 +121,7 @@ impl ApiError {
             Self::NoActiveDevice => Self::NoActiveDevice,
             Self::NotFound => Self::NotFound,
             Self::BadRequest(why) => Self::BadRequest(why.clone()),
+            Self::TooLarge(exceeded) => Self::TooLarge(*exceeded),
             Self::Conflict(why) => Self::Conflict(why.clone()),
             Self::RateLimited { retry_after_s } => Self::RateLimited {
                 retry_after_s: *retry_after_s,
@@ -135,6 +150,9 @@ impl ApiError {
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
+        if let Self::TooLarge(exceeded) = self {
+            return exceeded.status();
+        }
         StatusCode::from_u16(self.code().http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
@@ -188,6 +206,17 @@ mod tests {
             assert_eq!(body.error.code, error.code(), "{error}");
         }
         assert_eq!(ApiError::Conflict("x".into()).status_code(), 409);
+        for (exceeded, status) in [
+            (Exceeded::Body { limit: 10 }, 413),
+            (Exceeded::Headers { limit: 10 }, 431),
+        ] {
+            let response = ApiError::TooLarge(exceeded).error_response();
+            assert_eq!(response.status(), status);
+            let bytes = response.into_body().try_into_bytes().unwrap();
+            let body: ErrorBody = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(body.error.code, ErrorCode::BadRequest);
+            assert_eq!(body.error.message, exceeded.to_string());
+        }
         assert_eq!(
             ApiError::Unexpected(anyhow::anyhow!("boom")).status_code(),
             503

@@ -3,7 +3,6 @@
 pub mod admin;
 pub mod api;
 pub mod background;
-pub mod body;
 pub mod cli;
 pub mod config;
 pub mod credentials;

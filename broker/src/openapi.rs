@@ -114,7 +114,41 @@ pub fn build() -> Document {
     doc.merge(crate::oauth::ApiDoc::openapi());
     doc.merge(crate::api::ApiDoc::openapi());
     doc.merge(crate::admin::ApiDoc::openapi());
+    add_header_limit_answers(&mut doc);
     doc
+}
+
+/// Every route may answer 431: the header limit is checked before routing.
+fn add_header_limit_answers(doc: &mut Document) {
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let (schema, description) = if crate::oauth::answers_rfc6749_json(path) {
+            (
+                "OAuthErrorBody",
+                "`invalid_request`: the request headers are larger than `server.max_header_bytes`",
+            )
+        } else {
+            (
+                "ErrorBody",
+                "`bad_request`: the request headers are larger than `server.max_header_bytes`",
+            )
+        };
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.options,
+            &mut item.head,
+            &mut item.patch,
+            &mut item.trace,
+        ];
+        for operation in operations.into_iter().flatten() {
+            operation.responses.responses.insert(
+                "431".to_owned(),
+                error_response_with(schema, description).into(),
+            );
+        }
+    }
 }
 
 static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
@@ -192,12 +226,16 @@ impl Modify for SecuritySchemes {
 struct SpotifyEndpoints;
 
 fn error_response(description: &str) -> utoipa::openapi::Response {
+    error_response_with("ErrorBody", description)
+}
+
+fn error_response_with(schema: &str, description: &str) -> utoipa::openapi::Response {
     ResponseBuilder::new()
         .description(description)
         .content(
             "application/json",
             ContentBuilder::new()
-                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .schema(Some(Ref::from_schema_name(schema)))
                 .build(),
         )
         .build()
@@ -332,6 +370,12 @@ impl Modify for SpotifyEndpoints {
             if http_method != HttpMethod::Get {
                 operation =
                     operation.response("202", answer("Spotify accepted the command", false));
+                operation = operation.response(
+                    "413",
+                    error_response(
+                        "`bad_request`: the body is larger than `server.max_body_bytes`",
+                    ),
+                );
                 operation = operation.request_body(Some(
                     utoipa::openapi::request_body::RequestBodyBuilder::new()
                         .description(Some("passed to Spotify unchanged"))

@@ -8,6 +8,7 @@ use std::time::Duration;
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
+use broker_proto::limits::HeaderLimit;
 
 use crate::background::Background;
 use crate::config::Settings;
@@ -124,6 +125,8 @@ impl Application {
             },
         ));
         let shutdown_timeout = settings.server.shutdown_timeout_s;
+        let header_limit = HeaderLimit::new(settings.server.max_header_bytes)
+            .rendered_by(routes::refuse_oversized);
         let state = web::Data::new(Arc::new(AppState {
             store: store.clone(),
             lifecycle: Arc::clone(&lifecycle),
@@ -158,12 +161,24 @@ impl Application {
         } else {
             Listener::Combined
         };
-        let server = serve(listener, &state, main_routes, shutdown_timeout)?;
+        let server = serve(
+            listener,
+            &state,
+            main_routes,
+            header_limit,
+            shutdown_timeout,
+        )?;
         tracing::info!(address = %format!("http://{bound}"), "broker listening");
         let admin = match admin_listener {
             Some(listener) => {
                 let bound = listener.local_addr().context("reading the admin address")?;
-                let server = serve(listener, &state, Listener::Admin, shutdown_timeout)?;
+                let server = serve(
+                    listener,
+                    &state,
+                    Listener::Admin,
+                    header_limit,
+                    shutdown_timeout,
+                )?;
                 tracing::info!(address = %format!("http://{bound}"), "broker admin listening");
                 Some((bound.port(), server))
             }
@@ -226,16 +241,19 @@ impl Application {
     }
 }
 
-/// Starts serving `routes` on `listener` (the server runs once awaited).
+/// Starts serving `routes` on `listener` (the server runs once awaited). Requests over the header limit
+/// are refused before routing, and still logged and counted.
 fn serve(
     listener: TcpListener,
     state: &web::Data<Arc<AppState>>,
     routes: Listener,
+    header_limit: HeaderLimit,
     shutdown_timeout: u64,
 ) -> anyhow::Result<Server> {
     let state = state.clone();
     Ok(HttpServer::new(move || {
         App::new()
+            .wrap(header_limit)
             .wrap(actix_web::middleware::from_fn(crate::telemetry::access_log))
             .app_data(state.clone())
             .configure(routes::configure(routes))

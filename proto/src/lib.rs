@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod limits;
 pub mod metrics;
 
 /// The skill's own credential at the broker.

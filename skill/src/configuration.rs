@@ -63,6 +63,8 @@ pub enum SignatureChecks {
 pub struct Settings {
     /// `server.bind`: listen address.
     pub bind: String,
+    /// `server.max_header_bytes`: the largest header block a request may carry.
+    pub max_header_bytes: usize,
     /// `log.format`.
     pub log_format: LogFormat,
     /// `alexa.skill_id`.
@@ -94,6 +96,7 @@ struct RawSettings {
 #[derive(Debug, Deserialize)]
 struct RawServer {
     bind: String,
+    max_header_bytes: u64,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -152,6 +155,10 @@ impl Settings {
         let env: config::Map<String, String> = env.into_iter().collect();
         let mut builder = config::Config::builder()
             .set_default("server.bind", DEFAULT_BIND)?
+            .set_default(
+                "server.max_header_bytes",
+                broker_proto::limits::DEFAULT_MAX_HEADER_BYTES as u64,
+            )?
             .set_default("alexa.verify_signatures", true)?
             .set_default("alexa.time_budget_ms", 6000)?
             .set_default("alexa.cert_fetch_timeout_ms", 2000)?
@@ -177,6 +184,22 @@ impl Settings {
         if bind.is_empty() || !bind.contains(':') {
             return Err(invalid("server.bind", "expected host:port".into()));
         }
+
+        let header_range = broker_proto::limits::MIN_MAX_HEADER_BYTES as u64
+            ..=broker_proto::limits::MAX_MAX_HEADER_BYTES as u64;
+        let max_header_bytes = usize::try_from(raw.server.max_header_bytes)
+            .ok()
+            .filter(|_| header_range.contains(&raw.server.max_header_bytes))
+            .ok_or_else(|| {
+                invalid(
+                    "server.max_header_bytes",
+                    format!(
+                        "must be between {} and {}",
+                        header_range.start(),
+                        header_range.end()
+                    ),
+                )
+            })?;
 
         let log_format = match raw
             .log
@@ -246,6 +269,7 @@ impl Settings {
 
         Ok(Self {
             bind,
+            max_header_bytes,
             log_format,
             skill_id,
             signature_checks,
@@ -300,6 +324,7 @@ mod tests {
     fn defaults_and_environment() {
         let settings = Settings::load_from(None, complete()).unwrap();
         assert_eq!(settings.bind, DEFAULT_BIND);
+        assert_eq!(settings.max_header_bytes, 16 * 1024);
         assert_eq!(settings.signature_checks, SignatureChecks::Enforced);
         assert_eq!(settings.time_budget, Duration::from_millis(6000));
         assert_eq!(settings.broker_url.as_str(), "http://127.0.0.1:8080/");
@@ -360,6 +385,11 @@ mod tests {
     #[test]
     fn every_numeric_key_is_range_checked_by_name() {
         for (key, var, low) in [
+            (
+                "server.max_header_bytes",
+                "SKILL__SERVER__MAX_HEADER_BYTES",
+                "1023",
+            ),
             ("alexa.time_budget_ms", "SKILL__ALEXA__TIME_BUDGET_MS", "0"),
             (
                 "alexa.cert_fetch_timeout_ms",
@@ -372,7 +402,7 @@ mod tests {
                 "-1",
             ),
         ] {
-            for value in [low, "9223372036854775807"] {
+            for value in [low, "65537", "9223372036854775807"] {
                 let mut vars = complete();
                 vars.push((var.into(), value.into()));
                 let err = Settings::load_from(None, vars).unwrap_err();

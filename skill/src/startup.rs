@@ -4,18 +4,18 @@ use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
 use actix_web::dev::Server;
-use actix_web::{App, HttpServer, web};
+use actix_web::http::Method;
+use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context as _;
+use broker_proto::limits::HeaderLimit;
 use tracing_actix_web::TracingLogger;
 
 use crate::broker::BrokerClient;
 use crate::configuration::{Settings, SignatureChecks};
 use crate::conversation::Conversation;
+use crate::error::SkillError;
 use crate::routes;
 use crate::verify::{RequestVerifier, VerifierParts};
-
-/// Alexa requests are small; refuse anything much larger.
-const MAX_BODY_BYTES: usize = 128 * 1024;
 
 /// What every request handler shares.
 #[derive(Debug)]
@@ -81,14 +81,19 @@ impl Application {
         let listener = TcpListener::bind(&settings.bind)
             .with_context(|| format!("binding server.bind = {}", settings.bind))?;
         let address = listener.local_addr().context("reading the bound address")?;
+        let header_limit =
+            HeaderLimit::new(settings.max_header_bytes).rendered_by(SkillError::refuse_oversized);
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(header_limit)
                 .wrap(TracingLogger::default())
                 .app_data(state.clone())
-                .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
-                .route("/alexa", web::post().to(routes::alexa))
-                .route("/healthz", web::get().to(routes::healthz))
-                .route("/metrics", web::get().to(routes::metrics))
+                .service(only("/alexa", Method::POST, routes::alexa))
+                .service(only("/healthz", Method::GET, routes::healthz))
+                .service(only("/metrics", Method::GET, routes::metrics))
+                .default_service(web::to(|| async {
+                    Err::<HttpResponse, _>(SkillError::NotFound)
+                }))
         })
         .shutdown_timeout(10)
         .listen(listener)
@@ -112,4 +117,19 @@ impl Application {
         tracing::info!(address = %self.address, "skill listening");
         self.server.await
     }
+}
+
+/// `path` served by `handler` for `method`; any other method answers 405 with the JSON error body.
+fn only<F, Args>(path: &str, method: Method, handler: F) -> actix_web::Resource
+where
+    F: actix_web::Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    web::resource(path)
+        .route(web::route().method(method.clone()).to(handler))
+        .default_service(web::to(move || {
+            let allow = method.clone();
+            async move { Err::<HttpResponse, _>(SkillError::MethodNotAllowed(allow)) }
+        }))
 }

@@ -44,9 +44,7 @@ pub async fn forward(
     let body = if request.method() == Method::GET {
         None
     } else {
-        let body = crate::body::read_limited(payload, state.max_body_bytes)
-            .await
-            .map_err(|err| ApiError::BadRequest(err.to_string()))?;
+        let body = broker_proto::limits::read_body(&request, payload, state.max_body_bytes).await?;
         (!body.is_empty()).then_some(body)
     };
     let content_type = request

@@ -45,6 +45,11 @@ impl OAuthError {
         Self::new("invalid_request", StatusCode::BAD_REQUEST, description)
     }
 
+    /// `invalid_request` with 413 (the body) or 431 (the headers): the request is over a size limit.
+    pub fn too_large(exceeded: broker_proto::limits::Exceeded) -> Self {
+        Self::new("invalid_request", exceeded.status(), exceeded.to_string())
+    }
+
     /// 401 `invalid_client` with `WWW-Authenticate`.
     pub fn invalid_client() -> Self {
         Self::new(

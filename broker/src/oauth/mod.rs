@@ -63,6 +63,15 @@ pub fn routes() -> [RouteSpec; 4] {
     ]
 }
 
+/// The endpoints whose errors are RFC 6749 JSON (`{"error", "error_description"}`); the browser leg
+/// answers with pages and redirects.
+pub const RFC6749_JSON_PATHS: [&str; 2] = ["/oauth/token", "/oauth/revoke"];
+
+/// Whether errors at `path` are RFC 6749 JSON.
+pub fn answers_rfc6749_json(path: &str) -> bool {
+    RFC6749_JSON_PATHS.contains(&path)
+}
+
 /// Alexa's authorization request (RFC 6749 §4.1.1, RFC 7636 §4.3).
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

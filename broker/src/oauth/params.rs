@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use actix_web::HttpRequest;
 use actix_web::http::header;
+use broker_proto::limits::{BodyError, read_body};
 
 use super::OAuthError;
 
@@ -40,7 +41,7 @@ impl Params {
     }
 }
 
-/// Reads a form body of at most `limit` bytes from a POST with the form content type.
+/// Reads a form body of at most `limit` bytes (413 past it) from a POST with the form content type.
 pub async fn read_form(
     request: &HttpRequest,
     payload: actix_web::web::Payload,
@@ -57,9 +58,12 @@ pub async fn read_form(
             "the body must be application/x-www-form-urlencoded",
         ));
     }
-    let body = crate::body::read_limited(payload, limit)
+    let body = read_body(request, payload, limit)
         .await
-        .map_err(|err| OAuthError::invalid_request(err.to_string()))?;
+        .map_err(|err| match err {
+            BodyError::TooLarge(exceeded) => OAuthError::too_large(exceeded),
+            BodyError::Unreadable => OAuthError::invalid_request(err.to_string()),
+        })?;
     Params::parse(&body)
 }
 

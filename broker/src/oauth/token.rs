@@ -51,6 +51,7 @@ fn store_failed(err: StoreError) -> OAuthError {
         (status = 200, description = "new broker tokens (`Cache-Control: no-store`)", body = TokenResponse),
         (status = 400, description = "`invalid_request`, `invalid_grant`, `unauthorized_client` or `unsupported_grant_type`", body = crate::openapi::OAuthErrorBody),
         (status = 401, description = "`invalid_client`, with `WWW-Authenticate`", body = crate::openapi::OAuthErrorBody),
+        (status = 413, description = "`invalid_request`: the body is larger than `server.max_body_bytes`", body = crate::openapi::OAuthErrorBody),
         (status = 429, description = "`temporarily_unavailable`: too many failed client authentications from this address, with `Retry-After`", body = crate::openapi::OAuthErrorBody, headers(("Retry-After" = u64))),
         (status = 503, description = "`temporarily_unavailable`: retry", body = crate::openapi::OAuthErrorBody),
     )

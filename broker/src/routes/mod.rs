@@ -1,9 +1,10 @@
 //! The broker's route table, the one list that both mounts the routes and is checked against the OpenAPI
 //! document; plus the small routes that belong to no larger area (health, readiness, the document,
-//! metrics, and the JSON answer for unknown paths).
+//! metrics, and the JSON answers for unknown paths and oversized requests).
 
 use actix_web::http::Method;
-use actix_web::{HttpResponse, Route, guard, web};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, Route, guard, web};
+use broker_proto::limits::Exceeded;
 
 use crate::error::ApiError;
 use crate::state::SharedState;
@@ -163,6 +164,17 @@ pub async fn metrics(state: SharedState) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(recorder.render()))
+}
+
+/// A request over a size limit (`server.max_header_bytes` here; bodies are refused where they are read):
+/// the token and revocation endpoints answer in RFC 6749's shape, everything else with the normalized
+/// `bad_request`, each with the limit's status.
+pub fn refuse_oversized(request: &HttpRequest, exceeded: Exceeded) -> HttpResponse {
+    if crate::oauth::answers_rfc6749_json(request.path()) {
+        crate::oauth::OAuthError::too_large(exceeded).error_response()
+    } else {
+        ApiError::TooLarge(exceeded).error_response()
+    }
 }
 
 /// Every path nobody serves.

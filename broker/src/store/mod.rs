@@ -13,6 +13,7 @@ mod oauth;
 mod pause;
 mod refresh;
 mod sealed;
+mod writable;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 use crate::crypto::{CipherError, KeyRing};
+use writable::Writability;
 
 pub use admin::{LinkDetails, LinkFilter, SPOTIFY_GRANT_LIFETIME_S};
 pub use app::{APP_REFUSED, AppIncidentRecord, AppRefusal};
@@ -129,6 +131,8 @@ pub struct Store {
     listen_url: Option<SecretString>,
     /// This process, as the origin of the changes it records.
     process_id: Arc<str>,
+    /// SQLite: whether the file can be written, so the pool gets writing again when it can.
+    writability: Option<Arc<Writability>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -159,15 +163,26 @@ impl Store {
         };
         let options = AnyConnectOptions::from_str(&url)
             .map_err(|_| StoreError::BadUrl("could not be parsed".to_owned()))?;
+        let writability = match backend {
+            Backend::Sqlite => {
+                Writability::file_of(&url).map(|file| Arc::new(Writability::new(file)))
+            }
+            Backend::Postgres => None,
+        };
+        let acquiring = writability.clone();
         let mut pool_options = AnyPoolOptions::new()
             .max_connections(pool.max_connections)
             .acquire_timeout(pool.acquire_timeout)
             // SQLite rolls a transaction back by itself when the disk is full or an I/O error strikes; sqlx
             // then still counts it as open, its rollback fails, and every later `begin immediate` on that
             // connection fails too. Such a connection (checked after the idle ping, so any queued
-            // rollback has run) is closed instead of being handed out again.
-            .before_acquire(|conn, _meta| {
-                Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(conn)) })
+            // rollback has run) is closed instead of being handed out again; so is a SQLite connection
+            // opened while its file could not be written, once it can be (see `writable`).
+            .before_acquire(move |conn, meta| {
+                let writable = acquiring
+                    .as_ref()
+                    .is_none_or(|writability| writability.keep_on_acquire(meta.age));
+                Box::pin(async move { Ok(writable && !sqlx::Connection::is_in_transaction(conn)) })
             });
         if let (Backend::Postgres, Some(limit)) = (backend, pool.statement_timeout) {
             let set = format!("set statement_timeout = {}", limit.as_millis().max(1));
@@ -177,12 +192,23 @@ impl Store {
             });
         }
         if backend == Backend::Sqlite {
-            pool_options = pool_options.after_connect(|conn, _meta| {
+            let connected = writability.clone();
+            pool_options = pool_options.after_connect(move |conn, _meta| {
+                let connected = connected.clone();
                 Box::pin(async move {
                     conn.execute("pragma journal_mode = wal; pragma busy_timeout = 5000; pragma foreign_keys = on; pragma synchronous = normal")
-                        .await
-                        .map(|_| ())
+                        .await?;
+                    match connected {
+                        Some(writability) => writability.connected(conn).await,
+                        None => Ok(()),
+                    }
                 })
+            });
+        }
+        if let Some(writability) = writability.clone() {
+            pool_options = pool_options.after_release(move |_conn, meta| {
+                let keep = writability.keep_on_release(meta.age);
+                Box::pin(async move { Ok(keep) })
             });
         }
         Ok(Self {
@@ -191,6 +217,7 @@ impl Store {
             keys,
             listen_url: (backend == Backend::Postgres).then(|| SecretString::from(url)),
             process_id: Arc::from(uuid::Uuid::new_v4().to_string()),
+            writability,
         })
     }
 
@@ -252,8 +279,28 @@ impl Store {
     ) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
         Ok(match self.backend {
             Backend::Postgres => self.pool.begin().await?,
-            Backend::Sqlite => self.pool.begin_with("begin immediate").await?,
+            Backend::Sqlite => self.begin_sqlite_write().await?,
         })
+    }
+
+    /// `begin immediate`; when the connection cannot write, again on others, each attempt closing one
+    /// connection opened before (see `writable`), in case the file can be written again.
+    async fn begin_sqlite_write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        let attempts = self.pool.options().get_max_connections() + 2;
+        let mut attempt = 1;
+        loop {
+            match self.pool.begin_with("begin immediate").await {
+                Err(err) if writable::is_read_only(&err) && attempt < attempts => {
+                    if let Some(writability) = &self.writability {
+                        writability.write_refused();
+                    }
+                    attempt += 1;
+                }
+                begun => return begun,
+            }
+        }
     }
 
     /// Locks a link's row for the rest of the transaction and reads its status. Lock order, the same

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use actix_web::{HttpRequest, HttpResponse, web};
+use broker_proto::limits::read_body;
 
 use crate::alexa::request::{Request, RequestEnvelope};
 use crate::conversation::{Reply, speech};
@@ -17,16 +18,25 @@ const RENDER_MARGIN: Duration = Duration::from_millis(50);
 /// Time kept back from the answer deadline so the broker's answer arrives before the skill gives up.
 const BROKER_MARGIN: Duration = Duration::from_millis(100);
 
+/// Alexa requests are small; a body larger than this is refused with 413.
+pub const MAX_BODY_BYTES: usize = 128 * 1024;
+
 /// The Alexa endpoint, counted in the metrics.
 #[tracing::instrument(name = "alexa", skip_all)]
 pub async fn alexa(
     request: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, SkillError> {
     let started = std::time::Instant::now();
     let mut kind = "unverified".to_owned();
-    let (answer, outcome) = answer(&request, &body, &state, &mut kind).await;
+    let (answer, outcome) = match read_body(&request, payload, MAX_BODY_BYTES).await {
+        Ok(body) => answer(&request, &body, &state, &mut kind).await,
+        Err(error) => {
+            tracing::warn!(error = %error, "refused a request whose body could not be read");
+            (Err(error.into()), Outcome::Malformed)
+        }
+    };
     metrics::request(kind, outcome, started.elapsed());
     answer
 }

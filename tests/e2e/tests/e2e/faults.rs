@@ -9,12 +9,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use broker::startup::{Application, Migrations};
 use e2e::app::KEY_ID;
 use e2e::process::Cluster;
 use e2e::tcp_proxy::{ProxyMode, TcpProxy};
 use e2e::{
-    ALICE, BOB, Backend, BrokerSetup, TestBroker, TestDatabase, TokenPair, open_store,
-    spawn_broker, spawn_sandbox, test_key_ring, try_spawn_broker,
+    ALEXA_REDIRECT_URI, ALICE, BOB, Backend, BrokerSetup, TestBroker, TestDatabase, TokenPair,
+    open_store, spawn_broker, spawn_sandbox, test_key_ring, try_spawn_broker,
 };
 use reqwest::Method;
 use serde_json::Value;
@@ -840,6 +841,41 @@ impl SmallDisk {
         }
     }
 
+    /// Remounts the disk read-only (or writable again with `writable`); panics when the kernel refuses.
+    fn remount(&self, writable: bool) {
+        let mode = if writable { "remount,rw" } else { "remount,ro" };
+        let output = std::process::Command::new("mount")
+            .args(["-o", mode])
+            .arg(&self.path)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "mount -o {mode}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    /// Waits until this process holds no file on the disk open (a stopped broker's store closes in the
+    /// background).
+    async fn wait_until_closed(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let open = std::fs::read_dir("/proc/self/fd")
+                .unwrap()
+                .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+                .any(|target| target.starts_with(&self.path));
+            if !open {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the stopped broker still holds its database open"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Writes a filler file until the disk is full.
     fn fill(&self) -> std::path::PathBuf {
         use std::io::Write;
@@ -938,4 +974,191 @@ async fn sqlite_disk_full_answers_unavailable_and_heals_when_space_returns() {
     assert_eq!(integrity, "ok");
     pool.close().await;
     broker.stop().await;
+}
+
+/// The embedded store's disk read-only under a running broker: writes (a token grant, a link, a revoke)
+/// answer 503 (`unavailable`, or OAuth's `temporarily_unavailable` and its error redirect) at once with a
+/// clear log line, reads that need no write go on, nothing is corrupted, and once the disk is writable
+/// again every write works without a restart.
+///
+/// Linux refuses `mount -o remount,ro` (EBUSY) while any process holds a file on the filesystem open
+/// for writing, and a running broker always holds its database so. So the broker is stopped for the
+/// remount and a broker with the same configuration runs on the read-only disk; the WAL files a running
+/// broker keeps (and a crashed one leaves) are put back, empty, so that SQLite can read a WAL database
+/// on a read-only disk at all.
+#[tokio::test]
+async fn sqlite_read_only_disk_answers_unavailable_and_heals_when_writable_again() {
+    let Some(disk) = SmallDisk::mount("16m") else {
+        eprintln!("skipped: mounting a tmpfs needs root (CI runs as root)");
+        return;
+    };
+    let capture = e2e::LogCapture::start();
+    let url = format!("sqlite://{}/broker.db", disk.path.display());
+    let mut setup = BrokerSetup::new(Backend::Sqlite);
+    setup.database_url = Some(url.clone());
+    let first = try_spawn_broker(setup, spawn_sandbox().await)
+        .await
+        .unwrap();
+    let alice = first.link_user(ALICE).await;
+    let settings = first.replica_settings(&[]).unwrap();
+    first.stop().await;
+    disk.wait_until_closed().await;
+    for suffix in ["-wal", "-shm"] {
+        let file = disk.path.join(format!("broker.db{suffix}"));
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(file)
+            .unwrap();
+    }
+    disk.remount(false);
+
+    let app = Application::build(settings, Migrations::Apply)
+        .await
+        .expect("a broker starts on a read-only disk with nothing to migrate");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let server = app.server_handle();
+    tokio::spawn(app.run_until_stopped());
+    let call = |method: Method, path: &str, bearer: &str| {
+        first
+            .http
+            .request(method, format!("{base}{path}"))
+            .bearer_auth(bearer)
+            .header("X-Service-Token", first.service_token.as_str())
+    };
+    let refresh = |refresh_token: &str| {
+        first
+            .http
+            .post(format!("{base}/oauth/token"))
+            .basic_auth(&first.alexa_client_id, Some(&first.alexa_client_secret))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token),
+            ])
+            .send()
+    };
+    let authorize = || {
+        let query: String = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(first.authorize_params("bob-state"))
+            .finish();
+        first
+            .http
+            .get(format!("{base}/oauth/authorize?{query}"))
+            .send()
+    };
+
+    // Reads that need no write go on.
+    let links: Value = call(Method::GET, "/admin/links", &first.admin_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let link_id = links["links"][0]["link_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{links}"))
+        .to_owned();
+    for (path, bearer) in [
+        (format!("/admin/links/{link_id}"), &first.admin_token),
+        ("/v1/link".to_owned(), &alice.access_token),
+        ("/v1/spotify/me".to_owned(), &alice.access_token),
+        ("/readyz".to_owned(), &alice.access_token),
+    ] {
+        let response = call(Method::GET, &path, bearer).send().await.unwrap();
+        let status = response.status();
+        assert_eq!(status, 200, "{path}: {}", response.text().await.unwrap());
+    }
+
+    // Writes answer 503 at once, again and again.
+    for _ in 0..2 {
+        let start = Instant::now();
+        let response = refresh(&alice.refresh_token).await.unwrap();
+        assert_eq!(response.status(), 503);
+        let body = response.text().await.unwrap();
+        assert_eq!(error_code(&body), "temporarily_unavailable", "{body}");
+        let response = authorize().await.unwrap();
+        let location = response.headers()["location"].to_str().unwrap().to_owned();
+        assert!(
+            location.starts_with(ALEXA_REDIRECT_URI)
+                && location.contains("error=temporarily_unavailable"),
+            "linking: {location}"
+        );
+        for (method, path, bearer) in [
+            (
+                Method::DELETE,
+                format!("/admin/links/{link_id}"),
+                &first.admin_token,
+            ),
+            (
+                Method::POST,
+                "/v1/link/revoke".to_owned(),
+                &alice.access_token,
+            ),
+        ] {
+            let response = call(method.clone(), &path, bearer)
+                .header("X-Alexa-User-Id", "amzn1.ask.account.read-only")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 503, "{method} {path}");
+            let body = response.text().await.unwrap();
+            assert_eq!(error_code(&body), "unavailable", "{method} {path}: {body}");
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "took {:?}",
+            start.elapsed()
+        );
+    }
+    let logs = capture.contents();
+    assert!(
+        logs.contains("the sqlite database file cannot be written"),
+        "the log says what is wrong"
+    );
+
+    // Writable again: every write works, without a restart.
+    disk.remount(true);
+    let response = refresh(&alice.refresh_token).await.unwrap();
+    let refreshed = TokenPair::from_response(response).await;
+    Skill::at(&base, &first, &refreshed.access_token)
+        .get("/me")
+        .await
+        .expect_ok(200);
+    let response = authorize().await.unwrap();
+    let location = response.headers()["location"].to_str().unwrap();
+    assert!(!location.contains("error="), "linking: {location}");
+    let response = call(
+        Method::DELETE,
+        &format!("/admin/links/{link_id}"),
+        &first.admin_token,
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 204);
+    Skill::at(&base, &first, &refreshed.access_token)
+        .get("/me")
+        .await
+        .expect_error(401, "relink_required");
+    assert!(
+        capture
+            .contents()
+            .contains("the sqlite database file can be written again"),
+        "the log says it healed"
+    );
+    server.stop(true).await;
+
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::any::AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await
+        .unwrap();
+    let integrity: String = sqlx::query_scalar("pragma integrity_check")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(integrity, "ok");
+    pool.close().await;
 }

@@ -1,6 +1,6 @@
 //! Helpers for the proxy tests: the skill's side of `/v1/spotify/*` (both credentials, every answer kept for
-//! leak checks), raw HTTP requests for path tricks no URL library lets through, and more broker replicas on
-//! the database of a harness broker.
+//! leak checks), raw HTTP requests for path tricks, oversized heads and chunked bodies no URL library
+//! lets through, and more broker replicas on the database of a harness broker.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -340,6 +340,113 @@ pub async fn raw_request(
         body.to_owned()
     };
     (status, body)
+}
+
+/// An answer to a request written byte by byte.
+#[derive(Debug, Clone)]
+pub struct RawAnswer {
+    pub status: u16,
+    /// The status line and the headers.
+    pub head: String,
+    pub body: String,
+}
+
+impl RawAnswer {
+    /// The body as JSON (`Null` when it is empty or not JSON).
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or(Value::Null)
+    }
+
+    /// The value of header `name` (case-insensitive), if the answer has it.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().skip(1).find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.eq_ignore_ascii_case(name).then(|| value.trim())
+        })
+    }
+}
+
+/// Sends `request`, a whole HTTP/1.1 request (head and body) that should ask to close the connection,
+/// and reads the answer. A server may answer and close before it has read everything (a head or body
+/// over a limit), so a failed write is no error; the answer must still arrive.
+pub async fn raw_exchange(port: u16, request: &[u8]) -> RawAnswer {
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connecting");
+    let _ = stream.write_all(request).await;
+    let mut raw = Vec::new();
+    let mut buffer = [0u8; 16 * 1024];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    // Read until the server closes; a reset after the answer (unread request bytes) ends it too.
+    while let Ok(Ok(read)) =
+        tokio::time::timeout_at(deadline.into(), stream.read(&mut buffer)).await
+    {
+        if read == 0 {
+            break;
+        }
+        raw.extend_from_slice(&buffer[..read]);
+    }
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {text:?}"));
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    RawAnswer {
+        status,
+        head: head.to_owned(),
+        body,
+    }
+}
+
+/// A request head for `raw_exchange` (with `Host` and `Connection: close`), then `body`.
+pub fn raw_http(
+    port: u16,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Vec<u8> {
+    let mut request = format!("{method} {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("Connection: close\r\n\r\n");
+    let mut bytes = request.into_bytes();
+    bytes.extend_from_slice(body);
+    bytes
+}
+
+/// A chunked body of `total` bytes of `fill` in chunks of 8 KiB, with its last chunk: no length to
+/// check before it has arrived.
+pub fn chunked(total: usize, fill: u8) -> Vec<u8> {
+    let mut body = Vec::with_capacity(total + total / 1000 + 16);
+    let mut left = total;
+    while left > 0 {
+        let size = left.min(8 * 1024);
+        body.extend_from_slice(format!("{size:x}\r\n").as_bytes());
+        body.extend(std::iter::repeat_n(fill, size));
+        body.extend_from_slice(b"\r\n");
+        left -= size;
+    }
+    body.extend_from_slice(b"0\r\n\r\n");
+    body
+}
+
+/// The bytes `raw_http` spends on its own headers (`Host`, `Connection`), counted as the header limit
+/// counts: name, value, `: ` and CRLF.
+pub fn raw_http_header_bytes(port: u16) -> usize {
+    let host = format!("127.0.0.1:{port}");
+    ("host".len() + host.len() + 4) + ("connection".len() + "close".len() + 4)
 }
 
 fn dechunk(mut body: &str) -> String {
