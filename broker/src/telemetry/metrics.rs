@@ -97,6 +97,8 @@ thread_local! {
     /// answered request costs two atomic updates rather than two lookups in the registry.
     static HTTP_HANDLES: RefCell<HashMap<(&'static str, u16), (Counter, Histogram)>> =
         RefCell::default();
+    /// This thread's handles of the cache events (answered from the cache on most requests).
+    static CACHE_EVENT_HANDLES: RefCell<HashMap<&'static str, Counter>> = RefCell::default();
 }
 
 /// One answered HTTP request; `route` is the matched template (`unmatched` for none).
@@ -220,7 +222,12 @@ pub fn cache_event(event: CacheEvent) {
         CacheEvent::Answered(source) => source.as_str(),
         CacheEvent::Coalesced => "coalesced",
     };
-    counter!(CACHE_EVENTS, "event" => name).increment(1);
+    CACHE_EVENT_HANDLES.with_borrow_mut(|handles| {
+        handles
+            .entry(name)
+            .or_insert_with(|| counter!(CACHE_EVENTS, "event" => name))
+            .increment(1);
+    });
 }
 
 /// The kinds of app-wide pause.
