@@ -18,7 +18,7 @@ use crate::linked::{LinkedAccounts, LinkedSettings, RefreshTasks, TokenMemory};
 use crate::proxy::{CacheSettings, Cooldown, Fetched, Proxy, ProxySettings, ResponseCache};
 use crate::routes::Listener;
 use crate::spotify::WebApi;
-use crate::spotify::{SpotifyAccounts, http_client};
+use crate::spotify::{SpotifyAccounts, ThreadClients, http_client};
 use crate::state::AppState;
 use crate::store::{PoolSettings, Store};
 use crate::{oauth, routes};
@@ -110,7 +110,8 @@ impl Application {
             Arc::clone(&linked),
             Arc::clone(&lifecycle),
             WebApi::new(
-                http.clone(),
+                ThreadClients::new(Duration::from_millis(settings.spotify.timeout_ms))
+                    .context("building the spotify http client")?,
                 &settings.spotify.api_url,
                 settings.proxy.max_retries,
             ),

@@ -10,6 +10,8 @@ use reqwest::header::{self, HeaderMap};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::time::Instant;
 
+use super::ThreadClients;
+
 /// One request to `{api_url}/v1{path_and_query}`.
 #[derive(Debug, Clone)]
 pub struct ApiRequest {
@@ -54,13 +56,13 @@ pub enum CallError {
 /// The Web API half of the Spotify client.
 #[derive(Debug, Clone)]
 pub struct WebApi {
-    http: reqwest::Client,
+    http: ThreadClients,
     base: String,
     max_retries: u32,
 }
 
 impl WebApi {
-    pub fn new(http: reqwest::Client, api_url: &url::Url, max_retries: u32) -> Self {
+    pub fn new(http: ThreadClients, api_url: &url::Url, max_retries: u32) -> Self {
         Self {
             http,
             base: format!("{}/v1", api_url.as_str().trim_end_matches('/')),
@@ -119,6 +121,7 @@ impl WebApi {
     ) -> Result<ApiResponse, reqwest::Error> {
         let mut builder = self
             .http
+            .get()?
             .request(
                 request.method.clone(),
                 format!("{}{}", self.base, request.path_and_query),

@@ -7,7 +7,7 @@ use sqlx::{Any, Row, Transaction};
 
 use super::audit::{AuditKind, insert_event};
 use super::sealed::SealedField;
-use super::{Actor, ChangeKind, LinkStatus, Sealing, Store, StoreError};
+use super::{Actor, Backend, ChangeKind, LinkStatus, Sealing, Store, StoreError};
 use crate::crypto::FieldAad;
 use crate::domain::{
     ClientId, CodeChallenge, CodeVerifier, GrantId, LinkId, RedirectUri, TokenHash, UnixTime,
@@ -365,28 +365,40 @@ impl Store {
         lifetimes: TokenLifetimes,
         now: UnixTime,
     ) -> Result<Issuance, StoreError> {
-        // A token's link and grant never change, so reading them before locking is safe.
-        let (link_id, grant_id) = match from {
-            IssueFrom::Code { link_id, grant_id } => (link_id, grant_id.clone()),
+        let mut tx = self.begin_write().await?;
+        let (link_id, grant_id, status) = match from {
+            IssueFrom::Code { link_id, grant_id } => {
+                let status = self.lock_link(&mut tx, &link_id).await?;
+                (link_id, grant_id.clone(), status)
+            }
             IssueFrom::RefreshToken(hash) => {
-                let row = sqlx::query(
-                    "select link_id, grant_id from broker_token
-                     where token_hash = $1 and kind = 'refresh'",
-                )
-                .bind(hash.as_str())
-                .fetch_optional(self.pool())
-                .await?;
+                // The token's link and grant never change; its link row is locked in the same statement.
+                let sql = match self.backend {
+                    Backend::Postgres => {
+                        "select t.link_id, t.grant_id, l.status from broker_token t
+                         join link l on l.link_id = t.link_id
+                         where t.token_hash = $1 and t.kind = 'refresh' for update of l"
+                    }
+                    Backend::Sqlite => {
+                        "select t.link_id, t.grant_id, l.status from broker_token t
+                         join link l on l.link_id = t.link_id
+                         where t.token_hash = $1 and t.kind = 'refresh'"
+                    }
+                };
+                let row = sqlx::query(sql)
+                    .bind(hash.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await?;
                 let Some(row) = row else {
                     return Ok(Issuance::Refused);
                 };
                 (
                     parse_link_id(&row.try_get::<String, _>("link_id")?)?,
                     parse_grant_id(&row.try_get::<String, _>("grant_id")?)?,
+                    Some(LinkStatus::parse(&row.try_get::<String, _>("status")?)?),
                 )
             }
         };
-        let mut tx = self.begin_write().await?;
-        let status = self.lock_link(&mut tx, &link_id).await?;
         if status.is_none_or(|status| status == LinkStatus::Revoked) {
             return Ok(Issuance::Refused);
         }
@@ -442,35 +454,23 @@ impl Store {
             }
         };
         let expiries = lifetimes.expiries(parent_expires_at, now);
-        for (hash, kind, expires, wrap) in [
-            (
-                &pair.access_hash,
-                "access",
-                Some(expiries.access_expires_at),
-                &pair.access_wrap,
-            ),
-            (
-                &pair.refresh_hash,
-                "refresh",
-                expiries.refresh_expires_at,
-                &pair.refresh_wrap,
-            ),
-        ] {
-            sqlx::query(
-                "insert into broker_token (token_hash, link_id, grant_id, kind, expires_at, created_at,
-                     wrapped_data_key)
-                 values ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(hash.as_str())
-            .bind(link_id.to_string())
-            .bind(grant_id.as_str())
-            .bind(kind)
-            .bind(expires.map(UnixTime::as_secs))
-            .bind(now.as_secs())
-            .bind(wrap)
-            .execute(&mut *tx)
-            .await?;
-        }
+        // Both tokens in one statement: one round trip fewer on every grant.
+        sqlx::query(
+            "insert into broker_token (token_hash, link_id, grant_id, kind, expires_at, created_at,
+                 wrapped_data_key)
+             values ($1, $2, $3, 'access', $4, $5, $6), ($7, $2, $3, 'refresh', $8, $5, $9)",
+        )
+        .bind(pair.access_hash.as_str())
+        .bind(link_id.to_string())
+        .bind(grant_id.as_str())
+        .bind(expiries.access_expires_at.as_secs())
+        .bind(now.as_secs())
+        .bind(&pair.access_wrap)
+        .bind(pair.refresh_hash.as_str())
+        .bind(expiries.refresh_expires_at.map(UnixTime::as_secs))
+        .bind(&pair.refresh_wrap)
+        .execute(&mut *tx)
+        .await?;
         if let IssueFrom::RefreshToken(hash) = from {
             // Rotating the same token again never extends its grace.
             sqlx::query(

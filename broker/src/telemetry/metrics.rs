@@ -92,11 +92,13 @@ pub fn describe() {
     );
 }
 
+/// A route template and a status code.
+type RouteStatus = (&'static str, u16);
+
 thread_local! {
     /// This thread's handles of the HTTP families by route template and status (a bounded set), so an
     /// answered request costs two atomic updates rather than two lookups in the registry.
-    static HTTP_HANDLES: RefCell<HashMap<(&'static str, u16), (Counter, Histogram)>> =
-        RefCell::default();
+    static HTTP_HANDLES: RefCell<HashMap<RouteStatus, (Counter, Histogram)>> = RefCell::default();
     /// This thread's handles of the cache events (answered from the cache on most requests).
     static CACHE_EVENT_HANDLES: RefCell<HashMap<&'static str, Counter>> = RefCell::default();
 }

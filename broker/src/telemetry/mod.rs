@@ -120,9 +120,7 @@ pub async fn access_log(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let mut id_text = [0u8; uuid::fmt::Hyphenated::LENGTH];
-    let request_id: &str = uuid::Uuid::new_v4()
-        .hyphenated()
-        .encode_lower(&mut id_text);
+    let request_id: &str = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut id_text);
     let span = tracing::info_span!("request", request_id);
     let start = Instant::now();
     let method = request.method().clone();
