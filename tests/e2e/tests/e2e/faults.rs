@@ -876,6 +876,20 @@ impl SmallDisk {
         }
     }
 
+    /// The broker's SQLite database on this disk.
+    fn database_url(&self) -> String {
+        format!("sqlite://{}/broker.db", self.path.display())
+    }
+
+    /// A broker at its defaults whose SQLite database lives on this disk.
+    async fn spawn_broker(&self) -> TestBroker {
+        let mut setup = BrokerSetup::new(Backend::Sqlite);
+        setup.database_url = Some(self.database_url());
+        try_spawn_broker(setup, spawn_sandbox().await)
+            .await
+            .unwrap()
+    }
+
     /// Writes a filler file until the disk is full.
     fn fill(&self) -> std::path::PathBuf {
         use std::io::Write;
@@ -907,12 +921,8 @@ async fn sqlite_disk_full_answers_unavailable_and_heals_when_space_returns() {
         return;
     };
     let capture = e2e::LogCapture::start();
-    let url = format!("sqlite://{}/broker.db", disk.path.display());
-    let mut setup = BrokerSetup::new(Backend::Sqlite);
-    setup.database_url = Some(url.clone());
-    let broker = try_spawn_broker(setup, spawn_sandbox().await)
-        .await
-        .unwrap();
+    let url = disk.database_url();
+    let broker = disk.spawn_broker().await;
     let alice = broker.link_user(ALICE).await;
     let before = broker.open_link(&alice.access_token).await;
     let filler = disk.fill();
@@ -993,12 +1003,8 @@ async fn sqlite_read_only_disk_answers_unavailable_and_heals_when_writable_again
         return;
     };
     let capture = e2e::LogCapture::start();
-    let url = format!("sqlite://{}/broker.db", disk.path.display());
-    let mut setup = BrokerSetup::new(Backend::Sqlite);
-    setup.database_url = Some(url.clone());
-    let first = try_spawn_broker(setup, spawn_sandbox().await)
-        .await
-        .unwrap();
+    let url = disk.database_url();
+    let first = disk.spawn_broker().await;
     let alice = first.link_user(ALICE).await;
     let settings = first.replica_settings(&[]).unwrap();
     first.stop().await;
