@@ -19,7 +19,7 @@ use e2e::{
 };
 use reqwest::Method;
 use serde_json::Value;
-use spotify_sandbox::RefreshMode;
+use spotify_sandbox::{RefreshMode, SandboxClient};
 use sqlx::Executor;
 
 use crate::proxy_support::{Answer, Skill, link};
@@ -439,24 +439,18 @@ async fn writer_lock_held_answers_unavailable_in_time_and_recovers(backend: Back
         .expect_ok(200);
 }
 
-/// The broker killed with SIGKILL after Spotify answered a refresh with a rotated refresh token but before
-/// the broker stored it: the old refresh token is dead at Spotify, so the link cannot work again. After a
-/// restart it must be cleanly `relink_required` (confirmed with Spotify, audited, the row kept), never stuck
-/// answering `upstream_unavailable`, and a relink makes it work again.
-#[tokio::test]
-async fn sigkill_after_spotify_rotated_the_refresh_token_ends_in_relink_required() {
-    let sandbox = spawn_sandbox().await;
-    let mut cluster = Cluster::start(
-        sandbox,
-        1,
-        None,
-        &[
-            ("BROKER__SPOTIFY__REFRESH_LEASE_S", "4"),
-            ("BROKER__SPOTIFY__INVALID_GRANT_CONFIRM_MS", "200"),
-            ("BROKER__DATABASE__STATEMENT_TIMEOUT_MS", "1000"),
-        ],
-    )
-    .await;
+/// One broker process (a short refresh lease and `invalid_grant` confirmation, plus `overrides`) with
+/// alice linked, whose refresh tokens Spotify rotates on every refresh: the cluster, the sandbox's
+/// controls, the broker's URL and alice's broker tokens.
+async fn one_broker_with_alice_rotating(
+    overrides: &[(&str, &str)],
+) -> (Cluster, SandboxClient, String, TokenPair) {
+    let mut settings = vec![
+        ("BROKER__SPOTIFY__REFRESH_LEASE_S", "4"),
+        ("BROKER__SPOTIFY__INVALID_GRANT_CONFIRM_MS", "200"),
+    ];
+    settings.extend_from_slice(overrides);
+    let cluster = Cluster::start(spawn_sandbox().await, 1, None, &settings).await;
     let client = cluster.sandbox.client.clone();
     client
         .set_refresh_mode(ALICE, RefreshMode::Rotate)
@@ -465,6 +459,17 @@ async fn sigkill_after_spotify_rotated_the_refresh_token_ends_in_relink_required
     let base = cluster.brokers[0].base_url();
     let code = cluster.link_code(ALICE, &base, &base).await;
     let alice = cluster.exchange(&base, &code).await;
+    (cluster, client, base, alice)
+}
+
+/// The broker killed with SIGKILL after Spotify answered a refresh with a rotated refresh token but before
+/// the broker stored it: the old refresh token is dead at Spotify, so the link cannot work again. After a
+/// restart it must be cleanly `relink_required` (confirmed with Spotify, audited, the row kept), never stuck
+/// answering `upstream_unavailable`, and a relink makes it work again.
+#[tokio::test]
+async fn sigkill_after_spotify_rotated_the_refresh_token_ends_in_relink_required() {
+    let (mut cluster, client, base, alice) =
+        one_broker_with_alice_rotating(&[("BROKER__DATABASE__STATEMENT_TIMEOUT_MS", "1000")]).await;
     // Not `/me`: its answer would be cached and the call below would not reach Spotify.
     let (status, _) = cluster
         .spotify_get(&base, &alice.access_token, "/me/player/devices")
@@ -598,25 +603,7 @@ async fn sigkill_after_spotify_rotated_the_refresh_token_ends_in_relink_required
 /// sandbox counted, never stuck in between.
 #[tokio::test]
 async fn sigkill_while_the_refresh_is_in_flight_leaves_a_working_or_cleanly_marked_link() {
-    let sandbox = spawn_sandbox().await;
-    let mut cluster = Cluster::start(
-        sandbox,
-        1,
-        None,
-        &[
-            ("BROKER__SPOTIFY__REFRESH_LEASE_S", "4"),
-            ("BROKER__SPOTIFY__INVALID_GRANT_CONFIRM_MS", "200"),
-        ],
-    )
-    .await;
-    let client = cluster.sandbox.client.clone();
-    client
-        .set_refresh_mode(ALICE, RefreshMode::Rotate)
-        .await
-        .unwrap();
-    let base = cluster.brokers[0].base_url();
-    let code = cluster.link_code(ALICE, &base, &base).await;
-    let alice = cluster.exchange(&base, &code).await;
+    let (mut cluster, client, base, alice) = one_broker_with_alice_rotating(&[]).await;
     client.expire_access_tokens(ALICE).await.unwrap();
     client.reset_counters().await.unwrap();
     client.set_latency(1500).await.unwrap();

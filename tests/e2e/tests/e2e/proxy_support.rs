@@ -324,22 +324,8 @@ pub async fn raw_request(
         .await
         .expect("the broker answers within 10 s")
         .expect("reading the answer");
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("{method} {target}: no status line in {text:?}"));
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        dechunk(body)
-    } else {
-        body.to_owned()
-    };
-    (status, body)
+    let answer = RawAnswer::parse(&raw);
+    (answer.status, answer.body)
 }
 
 /// An answer to a request written byte by byte.
@@ -352,6 +338,30 @@ pub struct RawAnswer {
 }
 
 impl RawAnswer {
+    /// Reads an answer off the wire: status line, headers, and the body (de-chunked when chunked).
+    fn parse(raw: &[u8]) -> Self {
+        let text = String::from_utf8_lossy(raw).into_owned();
+        let status = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no status line in {text:?}"));
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let body = if head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
+            dechunk(body)
+        } else {
+            body.to_owned()
+        };
+        Self {
+            status,
+            head: head.to_owned(),
+            body,
+        }
+    }
+
     /// The body as JSON (`Null` when it is empty or not JSON).
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap_or(Value::Null)
@@ -386,26 +396,7 @@ pub async fn raw_exchange(port: u16, request: &[u8]) -> RawAnswer {
         }
         raw.extend_from_slice(&buffer[..read]);
     }
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status line in {text:?}"));
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        dechunk(body)
-    } else {
-        body.to_owned()
-    };
-    RawAnswer {
-        status,
-        head: head.to_owned(),
-        body,
-    }
+    RawAnswer::parse(&raw)
 }
 
 /// A request head for `raw_exchange` (with `Host` and `Connection: close`), then `body`.
