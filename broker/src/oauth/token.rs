@@ -273,6 +273,10 @@ async fn refresh_token_grant(
             ));
         }
     };
+    let from = IssueFrom::LiveRefreshToken {
+        hash: &hash,
+        expires_at: record.expires_at,
+    };
     issue(state, from, Some((record.link_id, &key)), now).await
 }
 
@@ -370,7 +374,9 @@ async fn issue(
                     tracing::warn!(link_id = %link_id, "code exchange lost to a replay or a revocation");
                     "the authorization code was revoked"
                 }
-                IssueFrom::RefreshToken(_) => "the refresh token is invalid or revoked",
+                IssueFrom::RefreshToken(_) | IssueFrom::LiveRefreshToken { .. } => {
+                    "the refresh token is invalid or revoked"
+                }
             }));
         }
         Issuance::FamilyRevoked { link_id } => {

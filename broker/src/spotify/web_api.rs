@@ -140,17 +140,17 @@ impl WebApi {
             None => builder,
         };
         let response = builder.send().await?;
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let body = response.bytes().await?;
-        Ok(ApiResponse {
-            status,
-            content_type: header_text(&headers, header::CONTENT_TYPE),
-            etag: header_text(&headers, header::ETAG),
-            cache_control: header_text(&headers, header::CACHE_CONTROL),
-            retry_after: header_text(&headers, header::RETRY_AFTER),
-            body,
-        })
+        let headers = response.headers();
+        let mut answer = ApiResponse {
+            status: response.status().as_u16(),
+            content_type: header_text(headers, header::CONTENT_TYPE),
+            etag: header_text(headers, header::ETAG),
+            cache_control: header_text(headers, header::CACHE_CONTROL),
+            retry_after: header_text(headers, header::RETRY_AFTER),
+            body: Bytes::new(),
+        };
+        answer.body = response.bytes().await?;
+        Ok(answer)
     }
 }
 

@@ -125,6 +125,23 @@ pub enum IssueFrom<'a> {
     },
     /// A presented refresh token, which is rotated out by the issue.
     RefreshToken(&'a TokenHash),
+    /// A presented refresh token found live a moment ago ([`Store::find_refresh_token`]), with the end it
+    /// had then. On Postgres the pair is stored in one statement if nothing about the token changed
+    /// since; otherwise as for [`IssueFrom::RefreshToken`].
+    LiveRefreshToken {
+        hash: &'a TokenHash,
+        expires_at: Option<UnixTime>,
+    },
+}
+
+impl<'a> IssueFrom<'a> {
+    /// The refresh token presented, if the pair is issued from one.
+    pub fn refresh_token(self) -> Option<&'a TokenHash> {
+        match self {
+            Self::Code { .. } => None,
+            Self::RefreshToken(hash) | Self::LiveRefreshToken { hash, .. } => Some(hash),
+        }
+    }
 }
 
 /// A pair that was stored.
@@ -365,13 +382,21 @@ impl Store {
         lifetimes: TokenLifetimes,
         now: UnixTime,
     ) -> Result<Issuance, StoreError> {
+        if let IssueFrom::LiveRefreshToken { hash, expires_at } = from
+            && self.backend == Backend::Postgres
+            && let Some(issued) = self
+                .rotate_unchanged_refresh_token(pair, hash, expires_at, lifetimes, now)
+                .await?
+        {
+            return Ok(Issuance::Issued(issued));
+        }
         let mut tx = self.begin_write().await?;
         let (link_id, grant_id, status) = match from {
             IssueFrom::Code { link_id, grant_id } => {
                 let status = self.lock_link(&mut tx, &link_id).await?;
                 (link_id, grant_id.clone(), status)
             }
-            IssueFrom::RefreshToken(hash) => {
+            IssueFrom::RefreshToken(hash) | IssueFrom::LiveRefreshToken { hash, .. } => {
                 // The token's link and grant never change; its link row is locked in the same statement.
                 let sql = match self.backend {
                     Backend::Postgres => {
@@ -416,7 +441,7 @@ impl Store {
                 }
                 None
             }
-            IssueFrom::RefreshToken(hash) => {
+            IssueFrom::RefreshToken(hash) | IssueFrom::LiveRefreshToken { hash, .. } => {
                 let row = sqlx::query(
                     "select expires_at, revoked_at from broker_token where token_hash = $1",
                 )
@@ -471,7 +496,7 @@ impl Store {
         .bind(&pair.refresh_wrap)
         .execute(&mut *tx)
         .await?;
-        if let IssueFrom::RefreshToken(hash) = from {
+        if let Some(hash) = from.refresh_token() {
             // Rotating the same token again never extends its grace.
             sqlx::query(
                 "update broker_token set expires_at = $2
@@ -486,6 +511,67 @@ impl Store {
         Ok(Issuance::Issued(IssuedTokens {
             link_id,
             grant_id,
+            expiries,
+        }))
+    }
+
+    /// The common refresh grant on Postgres in one statement (one round trip, one commit) instead of a
+    /// transaction of five: it stores the pair and rotates the presented token out only if the token is
+    /// still what [`Store::find_refresh_token`] saw (live, with the same end) and its link is not revoked,
+    /// with the link row locked first, as every writer of broker tokens locks it, then the token row.
+    /// Locking the token row too means a concurrent rotation or revocation that commits first is seen
+    /// (Postgres rechecks a locked row's newest version), so such a race falls back to the transaction:
+    /// `None`, nothing stored.
+    async fn rotate_unchanged_refresh_token(
+        &self,
+        pair: &NewTokenPair,
+        hash: &TokenHash,
+        seen_expires_at: Option<UnixTime>,
+        lifetimes: TokenLifetimes,
+        now: UnixTime,
+    ) -> Result<Option<IssuedTokens>, StoreError> {
+        let expiries = lifetimes.expiries(seen_expires_at, now);
+        let row = sqlx::query(
+            "with locked_link as (
+                 select link_id from link
+                 where link_id = (select link_id from broker_token where token_hash = $1 and kind = 'refresh')
+                   and status <> 'revoked'
+                 for update
+             ), presented as (
+                 select t.link_id, t.grant_id from broker_token t
+                 where t.token_hash = $1 and t.kind = 'refresh' and t.revoked_at is null
+                   and t.expires_at is not distinct from $2 and (t.expires_at is null or t.expires_at > $3)
+                   and t.link_id in (select link_id from locked_link)
+                 for update
+             ), issued as (
+                 insert into broker_token (token_hash, link_id, grant_id, kind, expires_at, created_at,
+                     wrapped_data_key)
+                 select $4, link_id, grant_id, 'access', $5, $3, $6 from presented
+                 union all
+                 select $7, link_id, grant_id, 'refresh', $8, $3, $9 from presented
+             ), rotated as (
+                 update broker_token set expires_at = $10
+                 where token_hash = $1 and (expires_at is null or expires_at > $10)
+                   and exists (select 1 from presented)
+             )
+             select link_id, grant_id from presented",
+        )
+        .bind(hash.as_str())
+        .bind(seen_expires_at.map(UnixTime::as_secs))
+        .bind(now.as_secs())
+        .bind(pair.access_hash.as_str())
+        .bind(expiries.access_expires_at.as_secs())
+        .bind(&pair.access_wrap)
+        .bind(pair.refresh_hash.as_str())
+        .bind(expiries.refresh_expires_at.map(UnixTime::as_secs))
+        .bind(&pair.refresh_wrap)
+        .bind(expiries.parent_grace_until.as_secs())
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(IssuedTokens {
+            link_id: parse_link_id(&row.try_get::<String, _>("link_id")?)?,
+            grant_id: parse_grant_id(&row.try_get::<String, _>("grant_id")?)?,
             expiries,
         }))
     }

@@ -137,16 +137,24 @@ async fn issue_from_code(
     pair
 }
 
-/// Presents a refresh token; the new pair's plaintexts come back with the store's answer.
+/// Presents a refresh token as the token endpoint does (found first, then issued from what was found);
+/// the new pair's plaintexts come back with the store's answer.
 async fn refresh(store: &Store, refresh_token: &str, now: UnixTime) -> (Issuance, Pair) {
+    let hash = TokenHash::of(refresh_token);
+    let from = match store.find_refresh_token(&hash, now).await.unwrap() {
+        Some(record) => IssueFrom::LiveRefreshToken {
+            hash: &hash,
+            expires_at: record.expires_at,
+        },
+        None => IssueFrom::RefreshToken(&hash),
+    };
+    issue_from(store, from, now).await
+}
+
+async fn issue_from(store: &Store, from: IssueFrom<'_>, now: UnixTime) -> (Issuance, Pair) {
     let (new, pair) = fresh_pair();
     let issuance = store
-        .issue_tokens(
-            &new,
-            IssueFrom::RefreshToken(&TokenHash::of(refresh_token)),
-            LIFETIMES,
-            now,
-        )
+        .issue_tokens(&new, from, LIFETIMES, now)
         .await
         .unwrap();
     (issuance, pair)
@@ -760,6 +768,55 @@ async fn tokens_rotate_with_a_grace_period_and_expire(backend: Backend) {
     assert_eq!(unknown, Issuance::Refused);
 }
 
+/// What the token endpoint found a moment ago may be out of date when the pair is stored (on Postgres
+/// the common case is one statement that checks it): a rotation or a revocation in between must be seen.
+async fn a_refresh_token_changed_since_it_was_found_is_checked_again(backend: Backend) {
+    let Fixture { store, db } = fixture(backend).await;
+    let now = UnixTime::now();
+    let id = store
+        .upsert_link(&new_link("u1", "a1", "r1", now), test_key(), now)
+        .await
+        .unwrap()
+        .0;
+    let g = redeemed_grant(&store, id, now).await;
+    let first = issue_from_code(&store, id, &g, now).await;
+    let hash = TokenHash::of(&first.refresh);
+    let seen = store.find_refresh_token(&hash, now).await.unwrap().unwrap();
+    assert_eq!(seen.expires_at, None);
+    let stale = IssueFrom::LiveRefreshToken {
+        hash: &hash,
+        expires_at: seen.expires_at,
+    };
+
+    // Rotated by someone else meanwhile: what is issued still ends with the presented token's grace,
+    // not never (as the stale record would have it).
+    let (_, _second) = refreshed(&store, &first.refresh, now).await;
+    let grace_end = now.plus_secs(LIFETIMES.refresh_grace_s);
+    match issue_from(&store, stale, now).await {
+        (Issuance::Issued(issued), third) => {
+            assert_eq!(issued.expiries.refresh_expires_at, Some(grace_end));
+            assert_eq!(issued.expiries.access_expires_at, grace_end);
+            let record = store
+                .find_refresh_token(&TokenHash::of(&third.refresh), now)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(record.expires_at, Some(grace_end));
+        }
+        (other, _) => panic!("a token within its grace is honoured: {other:?}"),
+    }
+
+    // Revoked meanwhile (RFC 7009 takes the grant): refused, nothing new is live.
+    store.revoke_token(&hash, now).await.unwrap();
+    let (issuance, refused) = issue_from(&store, stale, now).await;
+    assert!(
+        matches!(issuance, Issuance::Refused | Issuance::FamilyRevoked { .. }),
+        "a revoked refresh token issued {issuance:?}"
+    );
+    assert_pairs(&store, &[], &[&first, &refused], now).await;
+    assert_eq!(live_token_count(&db, id, now).await, 0);
+}
+
 async fn revoke_link_shreds_tokens_and_records_an_audit_event(backend: Backend) {
     let Fixture { store, db } = fixture(backend).await;
     let now = UnixTime::now();
@@ -1271,6 +1328,7 @@ both_backends!(
     codes_are_single_use_and_replay_revokes_the_grant,
     a_replay_between_redeem_and_issue_leaves_nothing_live,
     tokens_rotate_with_a_grace_period_and_expire,
+    a_refresh_token_changed_since_it_was_found_is_checked_again,
     revoke_link_shreds_tokens_and_records_an_audit_event,
     concurrent_revokes_and_refreshes_leave_nothing_live,
     purge_removes_only_what_expired,
