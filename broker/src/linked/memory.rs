@@ -3,6 +3,7 @@
 //! request costs no database round trip. Link changes void it through [`ReplicaMemory`].
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use moka::sync::Cache;
@@ -25,8 +26,18 @@ const BINDING_TTL: Duration = Duration::from_secs(600);
 pub struct TokenEntry {
     pub access: LinkAccess,
     pub expires_at: UnixTime,
-    /// When the store was asked: a revocation of the link's tokens at or after this instant voids it.
-    pub looked_up_at: Instant,
+    /// When the store was asked: a revocation of the link's tokens since voids it.
+    pub looked_up: LookupMark,
+    /// When this replica last recorded the token's use (`last_used_at`), in Unix seconds; 0 for never.
+    pub use_recorded_at: Arc<AtomicI64>,
+}
+
+/// The moment a token was looked up in the store, as the memory counts time: the instant, and how many
+/// times any link's tokens had been voided by then.
+#[derive(Debug, Clone, Copy)]
+pub struct LookupMark {
+    at: Instant,
+    voids: u64,
 }
 
 /// The replica's memory of tokens, links and bindings, bounded by `cache.max_links`.
@@ -34,6 +45,9 @@ pub struct TokenMemory {
     tokens: Cache<TokenHash, TokenEntry>,
     /// Per link, when its broker tokens were last voided; kept as long as a token entry can live.
     token_revocations: Cache<LinkId, Instant>,
+    /// How many times any link's tokens were voided: while it is what it was when a token was looked up,
+    /// nothing was voided since, and reading a token costs no look at `token_revocations`.
+    voids: AtomicU64,
     links: Cache<LinkId, Arc<Link>>,
     /// Alexa user hash → the link it is bound to in the store.
     bindings: Cache<TokenHash, LinkId>,
@@ -56,6 +70,7 @@ impl TokenMemory {
                 .time_to_live(TOKEN_TTL)
                 .build(),
             token_revocations: Cache::builder().time_to_live(TOKEN_TTL).build(),
+            voids: AtomicU64::new(0),
             links: Cache::builder()
                 .max_capacity(max_links)
                 .time_to_live(LINK_TTL)
@@ -67,13 +82,24 @@ impl TokenMemory {
         }
     }
 
+    /// Taken just before a token is looked up in the store: a void from then on voids what was found.
+    pub fn lookup_mark(&self) -> LookupMark {
+        LookupMark {
+            voids: self.voids.load(Ordering::Acquire),
+            at: Instant::now(),
+        }
+    }
+
     /// The link a token resolved to, unless its link's tokens were voided since.
     pub fn token(&self, hash: &TokenHash) -> Option<TokenEntry> {
         let entry = self.tokens.get(hash)?;
+        if self.voids.load(Ordering::Acquire) == entry.looked_up.voids {
+            return Some(entry);
+        }
         let voided = self
             .token_revocations
             .get(&entry.access.link_id)
-            .is_some_and(|voided_at| voided_at >= entry.looked_up_at);
+            .is_some_and(|voided_at| voided_at >= entry.looked_up.at);
         (!voided).then_some(entry)
     }
 
@@ -111,6 +137,8 @@ impl TokenMemory {
     /// entries are checked against this mark when read.
     pub fn void_tokens(&self, link_id: LinkId) {
         self.token_revocations.insert(link_id, Instant::now());
+        // After the mark: whoever sees the new count finds the mark.
+        self.voids.fetch_add(1, Ordering::AcqRel);
     }
 }
 
@@ -133,5 +161,54 @@ impl ReplicaMemory for TokenMemory {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn link(n: u8) -> LinkId {
+        LinkId::parse(&format!("00000000-0000-4000-8000-0000000000{n:02}")).unwrap()
+    }
+
+    fn remember(memory: &TokenMemory, token: &str, link_id: LinkId, looked_up: LookupMark) {
+        memory.remember_token(
+            TokenHash::of(token),
+            TokenEntry {
+                access: LinkAccess { link_id, key: None },
+                expires_at: UnixTime::from_secs(i64::MAX),
+                looked_up,
+                use_recorded_at: Arc::default(),
+            },
+        );
+    }
+
+    #[test]
+    fn a_void_reaches_only_its_links_tokens() {
+        let memory = TokenMemory::new(100);
+        remember(&memory, "a", link(1), memory.lookup_mark());
+        remember(&memory, "b", link(2), memory.lookup_mark());
+        memory.void_tokens(link(1));
+        assert!(memory.token(&TokenHash::of("a")).is_none());
+        assert!(
+            memory.token(&TokenHash::of("b")).is_some(),
+            "another link's void leaves this token alone"
+        );
+        remember(&memory, "a", link(1), memory.lookup_mark());
+        assert!(
+            memory.token(&TokenHash::of("a")).is_some(),
+            "looked up again after the void"
+        );
+    }
+
+    #[test]
+    fn a_void_during_the_lookup_voids_what_it_found() {
+        let memory = TokenMemory::new(100);
+        let mark = memory.lookup_mark();
+        std::thread::sleep(Duration::from_millis(2));
+        memory.void_tokens(link(1));
+        remember(&memory, "a", link(1), mark);
+        assert!(memory.token(&TokenHash::of("a")).is_none());
     }
 }

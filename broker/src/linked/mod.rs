@@ -9,7 +9,8 @@ pub use memory::TokenMemory;
 pub use refresh::RefreshTasks;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use moka::sync::Cache;
 
@@ -61,10 +62,10 @@ pub struct LinkedAccounts {
     /// This process's identity as a refresh-lease owner.
     replica_id: String,
     refresh_locks: Cache<LinkId, Arc<tokio::sync::Mutex<()>>>,
-    /// Links whose use was recorded within the last minute (`last_used_at` is written at most that
-    /// often per link and replica).
-    recently_used: Cache<LinkId, ()>,
 }
+
+/// `last_used_at` is written at most this often per broker token and replica.
+const USE_RECORD_INTERVAL_S: i64 = 60;
 
 impl std::fmt::Debug for LinkedAccounts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -88,10 +89,6 @@ impl LinkedAccounts {
                 .max_capacity(settings.max_cached_tokens)
                 .time_to_idle(Duration::from_secs(300))
                 .build(),
-            recently_used: Cache::builder()
-                .max_capacity(settings.max_cached_tokens)
-                .time_to_live(Duration::from_secs(60))
-                .build(),
             replica_id: uuid::Uuid::new_v4().to_string(),
             lifecycle,
             memory,
@@ -108,23 +105,29 @@ impl LinkedAccounts {
         token: &BrokerAccessToken,
         user: Option<&AlexaUserId>,
     ) -> Result<LinkAccess, ApiError> {
-        let access = self.resolve(token).await?;
+        let now = UnixTime::now();
+        let entry = self.resolve(token, now).await?;
         if let Some(user) = user {
-            self.bind(user, access.link_id).await;
+            self.bind(user, entry.access.link_id).await;
         }
-        self.record_use(access.link_id);
-        Ok(access)
+        self.record_use(&entry, now);
+        Ok(entry.access)
     }
 
-    /// Records in the background that the link was used, at most once a minute per link.
-    fn record_use(&self, link_id: LinkId) {
-        if self.recently_used.contains_key(&link_id) {
+    /// Records in the background that the link was used, at most once a minute per token.
+    fn record_use(&self, entry: &TokenEntry, now: UnixTime) {
+        let last = entry.use_recorded_at.load(Ordering::Relaxed);
+        if now.as_secs() - last < USE_RECORD_INTERVAL_S
+            || entry
+                .use_recorded_at
+                .compare_exchange(last, now.as_secs(), Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
             return;
         }
-        self.recently_used.insert(link_id, ());
-        let store = self.store.clone();
+        let (store, link_id) = (self.store.clone(), entry.access.link_id);
         tokio::spawn(async move {
-            if let Err(err) = store.record_link_used(&link_id, UnixTime::now()).await {
+            if let Err(err) = store.record_link_used(&link_id, now).await {
                 tracing::warn!(link_id = %link_id, error = ?err, "could not record a link's use");
             }
         });
@@ -132,17 +135,20 @@ impl LinkedAccounts {
 
     /// From memory, or from the store, unwrapping the link's data key with the token (once per token
     /// and process: memory keeps the result).
-    async fn resolve(&self, token: &BrokerAccessToken) -> Result<LinkAccess, ApiError> {
+    async fn resolve(
+        &self,
+        token: &BrokerAccessToken,
+        now: UnixTime,
+    ) -> Result<TokenEntry, ApiError> {
         let hash = token.hash();
-        let now = UnixTime::now();
         if let Some(entry) = self.memory.token(&hash) {
             if entry.expires_at > now {
-                return Ok(entry.access);
+                return Ok(entry);
             }
             self.memory.forget_token(&hash);
             return Err(ApiError::RelinkRequired("broker token expired"));
         }
-        let looked_up_at = Instant::now();
+        let looked_up = self.memory.lookup_mark();
         let record = self
             .store
             .find_access_token(&hash, now)
@@ -168,15 +174,14 @@ impl LinkedAccounts {
             link_id: record.link_id,
             key,
         };
-        self.memory.remember_token(
-            hash,
-            TokenEntry {
-                access: access.clone(),
-                expires_at: record.expires_at,
-                looked_up_at,
-            },
-        );
-        Ok(access)
+        let entry = TokenEntry {
+            access,
+            expires_at: record.expires_at,
+            looked_up,
+            use_recorded_at: Arc::default(),
+        };
+        self.memory.remember_token(hash, entry.clone());
+        Ok(entry)
     }
 
     /// Binds an Alexa user to a link in the store, once; a failure only delays the binding.

@@ -25,7 +25,7 @@ pub struct LinkDetails {
     pub summary: LinkSummary,
     /// When its Spotify access token was last refreshed.
     pub last_refreshed_at: Option<UnixTime>,
-    /// When the skill last used it (recorded at most once a minute per link and replica).
+    /// When the skill last used it (recorded at most once a minute per broker token and replica).
     pub last_used_at: Option<UnixTime>,
     /// What seals its Spotify tokens: `key_ring` or `data_key`.
     pub sealed_by: String,
