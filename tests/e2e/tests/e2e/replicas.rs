@@ -228,9 +228,10 @@ async fn sigkill_costs_no_request_a_retrying_client_cannot_complete_and_sigterm_
     let b = bases(&cluster);
     let code = cluster.link_code(ALICE, &b[0], &b[2]).await;
     let alice = cluster.exchange(&b[1], &code).await;
-    // Spotify slow enough that the requests are surely in flight at the broker when SIGTERM comes, even
-    // on a loaded machine (a request still connecting then would be refused, as it should be).
+    // Spotify slow, so that the requests are in flight at the broker (each has reached the sandbox) when
+    // SIGTERM comes. A request the broker has not accepted by then is refused, as it should be.
     cluster.sandbox.client.set_latency(1500).await.unwrap();
+    cluster.sandbox.client.reset_counters().await.unwrap();
 
     // SIGTERM while requests are in flight: every one of them is answered.
     let cluster_ref = &cluster;
@@ -251,7 +252,22 @@ async fn sigkill_costs_no_request_a_retrying_client_cannot_complete_and_sigterm_
         .collect();
     let requests = futures::future::join_all(in_flight);
     let terminate = async {
-        tokio::time::sleep(Duration::from_millis(700)).await;
+        let started = std::time::Instant::now();
+        while cluster_ref
+            .sandbox
+            .client
+            .counters()
+            .await
+            .unwrap()
+            .api_arrived
+            < 6
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the requests never reached spotify"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         cluster_ref.brokers[2].process.terminate();
     };
     let (answers, ()) = tokio::join!(requests, terminate);

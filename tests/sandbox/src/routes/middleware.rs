@@ -30,6 +30,9 @@ pub async fn layer(
             .await
             .map(ServiceResponse::map_into_left_body);
     }
+    if path != "/api/token" && path != "/authorize" {
+        sandbox.counters.api_arrival();
+    }
     let latency = sandbox.faults.latency_ms();
     if latency > 0 {
         tokio::time::sleep(Duration::from_millis(latency)).await;

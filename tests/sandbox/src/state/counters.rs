@@ -18,6 +18,10 @@ pub struct CounterSnapshot {
     pub api: BTreeMap<String, u64>,
     /// All Web API calls.
     pub api_total: u64,
+    /// Web API calls that have arrived, counted before any injected latency (the others are counted as
+    /// they are answered), so a test can tell that calls are under way.
+    #[serde(default)]
+    pub api_arrived: u64,
     /// Web API calls carrying `If-None-Match`.
     pub conditional_requests: u64,
     /// Web API calls answered 304 Not Modified.
@@ -78,6 +82,11 @@ impl Counters {
             let key = format!("{method} {path}");
             *c.api.entry(key).or_insert(0) += 1;
         });
+    }
+
+    /// Counts a Web API call as it arrives.
+    pub fn api_arrival(&self) {
+        self.with(|c| c.api_arrived += 1);
     }
 
     /// Counts a 304 answer.
