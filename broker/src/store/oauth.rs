@@ -383,7 +383,6 @@ impl Store {
         now: UnixTime,
     ) -> Result<Issuance, StoreError> {
         if let IssueFrom::LiveRefreshToken { hash, expires_at } = from
-            && self.backend == Backend::Postgres
             && let Some(issued) = self
                 .rotate_unchanged_refresh_token(pair, hash, expires_at, lifetimes, now)
                 .await?
@@ -521,8 +520,9 @@ impl Store {
     /// with the link row locked first, as every writer of broker tokens locks it, then the token row.
     /// Locking the token row too means a concurrent rotation or revocation that commits first is seen
     /// (Postgres rechecks a locked row's newest version), so such a race falls back to the transaction:
-    /// `None`, nothing stored.
-    async fn rotate_unchanged_refresh_token(
+    /// `None`, nothing stored. Always `None` on SQLite, where the transaction is as cheap (no network).
+    /// [`Store::issue_tokens`] tries it first for [`IssueFrom::LiveRefreshToken`].
+    pub async fn rotate_unchanged_refresh_token(
         &self,
         pair: &NewTokenPair,
         hash: &TokenHash,
@@ -530,6 +530,9 @@ impl Store {
         lifetimes: TokenLifetimes,
         now: UnixTime,
     ) -> Result<Option<IssuedTokens>, StoreError> {
+        if self.backend != Backend::Postgres {
+            return Ok(None);
+        }
         let expiries = lifetimes.expiries(seen_expires_at, now);
         let row = sqlx::query(
             "with locked_link as (

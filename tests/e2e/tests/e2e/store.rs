@@ -817,6 +817,52 @@ async fn a_refresh_token_changed_since_it_was_found_is_checked_again(backend: Ba
     assert_eq!(live_token_count(&db, id, now).await, 0);
 }
 
+/// The one-statement refresh grant (Postgres) issues only from a token exactly as it was found, and
+/// stores nothing otherwise; SQLite always leaves the grant to the transaction.
+async fn the_one_statement_rotation_needs_the_token_as_found(backend: Backend) {
+    let Fixture { store, db: _db } = fixture(backend).await;
+    let now = UnixTime::now();
+    let id = store
+        .upsert_link(&new_link("u1", "a1", "r1", now), test_key(), now)
+        .await
+        .unwrap()
+        .0;
+    let g = redeemed_grant(&store, id, now).await;
+    let first = issue_from_code(&store, id, &g, now).await;
+    let hash = TokenHash::of(&first.refresh);
+    let seen = store.find_refresh_token(&hash, now).await.unwrap().unwrap();
+    let (new, second) = fresh_pair();
+    let issued = store
+        .rotate_unchanged_refresh_token(&new, &hash, seen.expires_at, LIFETIMES, now)
+        .await
+        .unwrap();
+    if backend == Backend::Sqlite {
+        assert!(issued.is_none());
+        assert_pairs(&store, &[&first], &[&second], now).await;
+        return;
+    }
+    let issued = issued.expect("a token as found is rotated in one statement");
+    assert_eq!((issued.link_id, &issued.grant_id), (id, &g));
+    assert_eq!(issued.expiries, LIFETIMES.expiries(None, now));
+    assert_pairs(&store, &[&first, &second], &[], now).await;
+    let rotated = store.find_refresh_token(&hash, now).await.unwrap().unwrap();
+    assert_eq!(
+        rotated.expires_at,
+        Some(now.plus_secs(LIFETIMES.refresh_grace_s))
+    );
+
+    // The record seen before that rotation is out of date now: nothing is stored.
+    let (new, third) = fresh_pair();
+    assert!(
+        store
+            .rotate_unchanged_refresh_token(&new, &hash, seen.expires_at, LIFETIMES, now)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_pairs(&store, &[&first, &second], &[&third], now).await;
+}
+
 async fn revoke_link_shreds_tokens_and_records_an_audit_event(backend: Backend) {
     let Fixture { store, db } = fixture(backend).await;
     let now = UnixTime::now();
@@ -1329,6 +1375,7 @@ both_backends!(
     a_replay_between_redeem_and_issue_leaves_nothing_live,
     tokens_rotate_with_a_grace_period_and_expire,
     a_refresh_token_changed_since_it_was_found_is_checked_again,
+    the_one_statement_rotation_needs_the_token_as_found,
     revoke_link_shreds_tokens_and_records_an_audit_event,
     concurrent_revokes_and_refreshes_leave_nothing_live,
     purge_removes_only_what_expired,
