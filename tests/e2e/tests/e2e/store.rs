@@ -137,6 +137,18 @@ async fn issue_from_code(
     pair
 }
 
+/// A link for `u1` with one grant and the pair issued from its code.
+async fn linked_with_a_pair(store: &Store, now: UnixTime) -> (LinkId, GrantId, Pair) {
+    let id = store
+        .upsert_link(&new_link("u1", "a1", "r1", now), test_key(), now)
+        .await
+        .unwrap()
+        .0;
+    let g = redeemed_grant(store, id, now).await;
+    let first = issue_from_code(store, id, &g, now).await;
+    (id, g, first)
+}
+
 /// Presents a refresh token as the token endpoint does (found first, then issued from what was found);
 /// the new pair's plaintexts come back with the store's answer.
 async fn refresh(store: &Store, refresh_token: &str, now: UnixTime) -> (Issuance, Pair) {
@@ -616,13 +628,7 @@ async fn a_replay_between_redeem_and_issue_leaves_nothing_live(backend: Backend)
 async fn tokens_rotate_with_a_grace_period_and_expire(backend: Backend) {
     let Fixture { store, db: _db } = fixture(backend).await;
     let now = UnixTime::now();
-    let id = store
-        .upsert_link(&new_link("u1", "a1", "r1", now), test_key(), now)
-        .await
-        .unwrap()
-        .0;
-    let g = redeemed_grant(&store, id, now).await;
-    let first = issue_from_code(&store, id, &g, now).await;
+    let (id, g, first) = linked_with_a_pair(&store, now).await;
     let record = store
         .find_refresh_token(&TokenHash::of(&first.refresh), now)
         .await
@@ -773,13 +779,7 @@ async fn tokens_rotate_with_a_grace_period_and_expire(backend: Backend) {
 async fn a_refresh_token_changed_since_it_was_found_is_checked_again(backend: Backend) {
     let Fixture { store, db } = fixture(backend).await;
     let now = UnixTime::now();
-    let id = store
-        .upsert_link(&new_link("u1", "a1", "r1", now), test_key(), now)
-        .await
-        .unwrap()
-        .0;
-    let g = redeemed_grant(&store, id, now).await;
-    let first = issue_from_code(&store, id, &g, now).await;
+    let (id, _, first) = linked_with_a_pair(&store, now).await;
     let hash = TokenHash::of(&first.refresh);
     let seen = store.find_refresh_token(&hash, now).await.unwrap().unwrap();
     assert_eq!(seen.expires_at, None);
@@ -822,13 +822,7 @@ async fn a_refresh_token_changed_since_it_was_found_is_checked_again(backend: Ba
 async fn the_one_statement_rotation_needs_the_token_as_found(backend: Backend) {
     let Fixture { store, db: _db } = fixture(backend).await;
     let now = UnixTime::now();
-    let id = store
-        .upsert_link(&new_link("u1", "a1", "r1", now), test_key(), now)
-        .await
-        .unwrap()
-        .0;
-    let g = redeemed_grant(&store, id, now).await;
-    let first = issue_from_code(&store, id, &g, now).await;
+    let (id, g, first) = linked_with_a_pair(&store, now).await;
     let hash = TokenHash::of(&first.refresh);
     let seen = store.find_refresh_token(&hash, now).await.unwrap().unwrap();
     let (new, second) = fresh_pair();
