@@ -958,18 +958,7 @@ async fn sqlite_disk_full_answers_unavailable_and_heals_when_space_returns() {
     assert_eq!(after.summary.link_id, before.summary.link_id);
     let bob = broker.link_user(BOB).await;
     assert_eq!(broker.link_status(&bob.access_token).await.status(), 200);
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::any::AnyPoolOptions::new()
-        .max_connections(1)
-        .connect(&url)
-        .await
-        .unwrap();
-    let integrity: String = sqlx::query_scalar("pragma integrity_check")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert_eq!(integrity, "ok");
-    pool.close().await;
+    assert_sqlite_intact(&url).await;
     broker.stop().await;
 }
 
@@ -1142,10 +1131,15 @@ async fn sqlite_read_only_disk_answers_unavailable_and_heals_when_writable_again
     );
     server.stop(true).await;
 
+    assert_sqlite_intact(&url).await;
+}
+
+/// SQLite's own check of the database file at `url` finds nothing wrong.
+async fn assert_sqlite_intact(url: &str) {
     sqlx::any::install_default_drivers();
     let pool = sqlx::any::AnyPoolOptions::new()
         .max_connections(1)
-        .connect(&url)
+        .connect(url)
         .await
         .unwrap();
     let integrity: String = sqlx::query_scalar("pragma integrity_check")
