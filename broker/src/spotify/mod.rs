@@ -14,10 +14,13 @@ use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-/// The HTTP client every Spotify call uses: never follows redirects, always times out.
+/// The HTTP client every Spotify call uses: never follows redirects, always times out, and never retries
+/// by itself. What may be retried, the broker retries ([`WebApi::call`]); reqwest's own layer only retries
+/// refused HTTP/2 streams (this client speaks HTTP/1.1), yet it copied every request in case it would.
 pub fn http_client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        .retry(reqwest::retry::never().max_retries_per_request(0))
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(2)))
         .pool_max_idle_per_host(64)
