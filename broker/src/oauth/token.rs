@@ -229,7 +229,6 @@ async fn refresh_token_grant(
 ) -> Result<HttpResponse, OAuthError> {
     let now = UnixTime::now();
     let hash = presented.hash();
-    let from = IssueFrom::RefreshToken(&hash);
     let Some(record) = state
         .store
         .find_refresh_token(&hash, now)
@@ -237,7 +236,7 @@ async fn refresh_token_grant(
         .map_err(store_failed)?
     else {
         // Unknown, or dead: the store refuses it (and revokes a dead token's family).
-        return issue(state, from, None, now).await;
+        return issue(state, IssueFrom::RefreshToken(&hash), None, now).await;
     };
     let unwrap = |wrapped: &[u8]| {
         DataKey::unwrap_with(
@@ -273,11 +272,12 @@ async fn refresh_token_grant(
             ));
         }
     };
-    let from = IssueFrom::LiveRefreshToken {
+    // Found live a moment ago: on Postgres the pair is stored in one statement if it still is.
+    let live = IssueFrom::LiveRefreshToken {
         hash: &hash,
         expires_at: record.expires_at,
     };
-    issue(state, from, Some((record.link_id, &key)), now).await
+    issue(state, live, Some((record.link_id, &key)), now).await
 }
 
 /// Moves a link still sealed by the key ring to a new data key, wrapped for the refresh token presented
