@@ -4,9 +4,10 @@
 use std::time::Duration;
 
 use actix_web::web::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::{Method, Request, Uri};
 use rand::Rng;
-use reqwest::Method;
-use reqwest::header::{self, HeaderMap};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::time::Instant;
 
@@ -50,13 +51,39 @@ pub enum CallError {
     /// Connection failure, timeout or unreadable answer, after any retries. The error carries no URL:
     /// the query can hold search terms, and this error is logged.
     #[error("spotify unreachable")]
-    Unreachable(#[source] reqwest::Error),
+    Unreachable(#[source] SendError),
+}
+
+/// Why one attempt got no answer. None of these carries the URL (hyper's errors never do).
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// The request could not be formed, e.g. a token that is not a valid header value. Never retried.
+    #[error("the request could not be formed")]
+    Request(#[source] hyper::http::Error),
+    /// Connecting, the TLS handshake, or writing the request failed, or the connection closed first.
+    #[error("connection failed")]
+    Connection(#[source] hyper_util::client::legacy::Error),
+    /// The answer's body could not be read to its end.
+    #[error("the answer could not be read")]
+    Body(#[source] hyper::Error),
+    /// No whole answer within `spotify.timeout_ms`.
+    #[error("no answer within spotify.timeout_ms")]
+    TimedOut,
+}
+
+impl SendError {
+    /// Whether another attempt may succeed.
+    fn transient(&self) -> bool {
+        !matches!(self, Self::Request(_))
+    }
 }
 
 /// The Web API half of the Spotify client.
 #[derive(Debug, Clone)]
 pub struct WebApi {
     http: ThreadClients,
+    /// The longest one attempt may take (`spotify.timeout_ms`).
+    timeout: Duration,
     /// `{api_url}` parsed once; each call's URL is a copy with its path and query set.
     base: url::Url,
     /// `{api_url}`'s path followed by `/v1`, without a trailing slash.
@@ -65,9 +92,15 @@ pub struct WebApi {
 }
 
 impl WebApi {
-    pub fn new(http: ThreadClients, api_url: &url::Url, max_retries: u32) -> Self {
+    pub fn new(
+        http: ThreadClients,
+        api_url: &url::Url,
+        timeout: Duration,
+        max_retries: u32,
+    ) -> Self {
         Self {
             http,
+            timeout,
             base: api_url.clone(),
             path_prefix: format!("{}/v1", api_url.path().trim_end_matches('/')),
             max_retries,
@@ -98,14 +131,12 @@ impl WebApi {
     ) -> Result<ApiResponse, CallError> {
         let mut attempt = 0;
         loop {
-            let outcome = tokio::time::timeout_at(deadline, self.send(request, access_token))
-                .await
-                .map_err(|_| CallError::OutOfTime)?;
+            let outcome = self.attempt(request, access_token, deadline).await?;
             let retry = attempt < self.max_retries
                 && request.retryable()
                 && match &outcome {
                     Ok(response) => response.status >= 500,
-                    Err(err) => err.is_connect() || err.is_timeout() || err.is_request(),
+                    Err(err) => err.transient(),
                 };
             if !retry {
                 return outcome.map_err(CallError::Unreachable);
@@ -121,40 +152,32 @@ impl WebApi {
         }
     }
 
-    /// One attempt; a failure comes back without its URL (reqwest's error text would show the query).
+    /// One attempt, bounded by `spotify.timeout_ms` and by `deadline` (one timer for both).
+    async fn attempt(
+        &self,
+        request: &ApiRequest,
+        access_token: &SecretString,
+        deadline: Instant,
+    ) -> Result<Result<ApiResponse, SendError>, CallError> {
+        let timeout_at = deadline.min(Instant::now() + self.timeout);
+        match tokio::time::timeout_at(timeout_at, self.send(request, access_token)).await {
+            Ok(outcome) => Ok(outcome),
+            Err(_) if timeout_at == deadline => Err(CallError::OutOfTime),
+            Err(_) => Ok(Err(SendError::TimedOut)),
+        }
+    }
+
     async fn send(
         &self,
         request: &ApiRequest,
         access_token: &SecretString,
-    ) -> Result<ApiResponse, reqwest::Error> {
-        self.send_once(request, access_token)
-            .await
-            .map_err(reqwest::Error::without_url)
-    }
-
-    async fn send_once(
-        &self,
-        request: &ApiRequest,
-        access_token: &SecretString,
-    ) -> Result<ApiResponse, reqwest::Error> {
-        let mut builder = self
+    ) -> Result<ApiResponse, SendError> {
+        let response = self
             .http
-            .get()?
-            .request(request.method.clone(), self.url(&request.path_and_query))
-            .bearer_auth(access_token.expose_secret());
-        if let Some(etag) = &request.if_none_match {
-            builder = builder.header(header::IF_NONE_MATCH, etag);
-        }
-        if let Some(content_type) = &request.content_type {
-            builder = builder.header(header::CONTENT_TYPE, content_type);
-        }
-        builder = match &request.body {
-            Some(body) => builder.body(body.clone()),
-            // Spotify wants a length on bodiless PUT/POST player commands.
-            None if request.method != Method::GET => builder.header(header::CONTENT_LENGTH, "0"),
-            None => builder,
-        };
-        let response = builder.send().await?;
+            .get()
+            .request(self.http_request(request, access_token)?)
+            .await
+            .map_err(SendError::Connection)?;
         let headers = response.headers();
         let mut answer = ApiResponse {
             status: response.status().as_u16(),
@@ -164,8 +187,52 @@ impl WebApi {
             retry_after: header_text(headers, header::RETRY_AFTER),
             body: Bytes::new(),
         };
-        answer.body = response.bytes().await?;
+        answer.body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(SendError::Body)?
+            .to_bytes();
         Ok(answer)
+    }
+
+    /// The HTTP request for one attempt; the token's header value is marked sensitive.
+    fn http_request(
+        &self,
+        request: &ApiRequest,
+        access_token: &SecretString,
+    ) -> Result<Request<Full<Bytes>>, SendError> {
+        let mut authorization =
+            HeaderValue::try_from(["Bearer ", access_token.expose_secret()].concat())
+                .map_err(|err| SendError::Request(err.into()))?;
+        authorization.set_sensitive(true);
+        let mut builder = Request::builder()
+            .method(request.method.clone())
+            .uri(self.uri(&request.path_and_query)?)
+            .header(header::AUTHORIZATION, authorization);
+        if let Some(etag) = &request.if_none_match {
+            builder = builder.header(header::IF_NONE_MATCH, etag);
+        }
+        if let Some(content_type) = &request.content_type {
+            builder = builder.header(header::CONTENT_TYPE, content_type);
+        }
+        let body = match &request.body {
+            Some(body) => Full::new(body.clone()),
+            None => {
+                // Spotify wants a length on bodiless PUT/POST player commands.
+                if request.method != Method::GET {
+                    builder = builder.header(header::CONTENT_LENGTH, "0");
+                }
+                Full::default()
+            }
+        };
+        builder.body(body).map_err(SendError::Request)
+    }
+
+    /// [`Self::url`] as the URI hyper sends.
+    fn uri(&self, path_and_query: &str) -> Result<Uri, SendError> {
+        Uri::try_from(String::from(self.url(path_and_query)))
+            .map_err(|err| SendError::Request(err.into()))
     }
 }
 
@@ -189,8 +256,69 @@ mod tests {
         WebApi::new(
             ThreadClients::new(Duration::from_secs(1)).unwrap(),
             &url::Url::parse(api_url).unwrap(),
+            Duration::from_secs(1),
             0,
         )
+    }
+
+    #[test]
+    fn every_query_the_url_accepts_becomes_a_uri() {
+        let api = web_api("https://api.spotify.com");
+        for path_and_query in [
+            "/search?type=track&q=caf\u{e9} au lait",
+            "/search?type=track&q={a}|b^c`d\"e'f<g>h\\i",
+            "/search?type=track&q=%zz%20%",
+            "/me/player?market=US#fragment",
+            "/search?q=\u{1F3B5}&type=track",
+        ] {
+            let uri = api.uri(path_and_query).unwrap();
+            assert_eq!(uri.host(), Some("api.spotify.com"), "{path_and_query}");
+            assert!(uri.path().starts_with("/v1/"), "{path_and_query}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_https_api_url_is_only_spoken_to_over_tls() {
+        // A server that answers plain HTTP: the client must not send the request (and its token) in clear.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut first = vec![0u8; 4096];
+            let read = socket.read(&mut first).await.unwrap();
+            let _ = socket
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}")
+                .await;
+            first.truncate(read);
+            first
+        });
+        let api = web_api(&format!("https://127.0.0.1:{port}"));
+        let request = ApiRequest {
+            method: Method::GET,
+            path_and_query: "/me".into(),
+            body: None,
+            content_type: None,
+            if_none_match: None,
+        };
+        let token = SecretString::from("spotify-access-token");
+        let outcome = api
+            .call(&request, &token, Instant::now() + Duration::from_secs(5))
+            .await;
+        assert!(
+            matches!(
+                outcome,
+                Err(CallError::Unreachable(SendError::Connection(_)))
+            ),
+            "{outcome:?}"
+        );
+        let first = server.await.unwrap();
+        assert_eq!(
+            first.first(),
+            Some(&0x16),
+            "a TLS handshake record comes first"
+        );
+        assert!(!String::from_utf8_lossy(&first).contains("spotify-access-token"));
     }
 
     #[test]
