@@ -36,8 +36,9 @@ pub fn http_client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
 
 /// The Web API's HTTP/1.1 connection pool: hyper's own client, without reqwest's layers (per call, reqwest
 /// parsed the URL twice for its redirect policy, copied the headers and added a timer; about a fifth of an
-/// uncached answer's instructions). Never follows redirects and never retries by itself, like
-/// [`http_client`]; timeouts are [`WebApi`]'s.
+/// uncached answer's instructions). Follows no redirects, and retries by itself only a request that never
+/// left (a pooled connection found closed before writing), which is safe for player commands too; timeouts
+/// and every other retry are [`WebApi`]'s.
 pub type WebClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 /// The Web API's clients, one per thread, each built on first use. Every actix worker runs its own
