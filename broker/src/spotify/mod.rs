@@ -29,9 +29,18 @@ pub fn http_client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
         .redirect(reqwest::redirect::Policy::none())
         .retry(reqwest::retry::never().max_retries_per_request(0))
         .timeout(timeout)
-        .connect_timeout(timeout.min(Duration::from_secs(2)))
-        .pool_max_idle_per_host(64)
+        .connect_timeout(connect_timeout(timeout))
+        .pool_max_idle_per_host(IDLE_PER_HOST)
         .build()
+}
+
+/// Idle connections kept per host by each client.
+const IDLE_PER_HOST: usize = 64;
+
+/// How long connecting may take within a call that may take `timeout`: never more than 2 s, so that an
+/// unreachable host leaves time to retry.
+fn connect_timeout(timeout: Duration) -> Duration {
+    timeout.min(Duration::from_secs(2))
 }
 
 /// The Web API's HTTP/1.1 connection pool: hyper's own client, without reqwest's layers (per call, reqwest
@@ -56,20 +65,19 @@ thread_local! {
     static CLIENTS: RefCell<Vec<(u64, WebClient)>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Idle connections kept per host and thread, as [`http_client`] keeps.
-const IDLE_PER_HOST: usize = 64;
 /// How long an idle pooled connection is kept.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
 impl ThreadClients {
-    /// Clients that give up connecting after `connect_timeout`, speak TLS with the webpki roots to
-    /// `https` URLs, and plain HTTP to `http` ones (the sandbox, the benchmark's upstream).
-    pub fn new(connect_timeout: Duration) -> Result<Self, rustls::Error> {
+    /// Clients for calls that may take `timeout` (connecting gives up sooner, as [`http_client`]'s does),
+    /// speaking TLS with the webpki roots to `https` URLs, and plain HTTP to `http` ones (the sandbox, the
+    /// benchmark's upstream). The timeout of a whole call is [`WebApi`]'s.
+    pub fn new(timeout: Duration) -> Result<Self, rustls::Error> {
         static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);
-        http.set_connect_timeout(Some(connect_timeout));
+        http.set_connect_timeout(Some(connect_timeout(timeout)));
         let connector = HttpsConnectorBuilder::new()
             .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())?
             .https_or_http()
