@@ -111,6 +111,10 @@ fn is_transient(code: Option<&str>) -> bool {
         .is_ok_and(|extended| matches!(extended & 0xff, 5 | 6 | 8 | 10 | 13 | 14))
 }
 
+/// A Postgres connection that rested in the pool this long is pinged before it is handed out (sqlx
+/// pinged it when it came back; a server restart since would otherwise fail the next statement).
+const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
+
 /// Pool settings for [`Store::connect`].
 #[derive(Debug, Clone)]
 pub struct PoolSettings {
@@ -173,6 +177,12 @@ impl Store {
         let mut pool_options = AnyPoolOptions::new()
             .max_connections(pool.max_connections)
             .acquire_timeout(pool.acquire_timeout)
+            // sqlx pings every connection it takes back (a round trip to the server); pinging it again
+            // when it is handed out made a third round trip per statement: without it a refresh grant
+            // costs about 15 % less CPU, broker and Postgres together (issue 10). On Postgres only a
+            // connection that rested long enough for the server to have dropped it is pinged;
+            // SQLite's ping is in-process and cheap.
+            .test_before_acquire(backend == Backend::Sqlite)
             // SQLite rolls a transaction back by itself when the disk is full or an I/O error strikes; sqlx
             // then still counts it as open, its rollback fails, and every later `begin immediate` on that
             // connection fails too. Such a connection (checked after the idle ping, so any queued
@@ -182,7 +192,11 @@ impl Store {
                 let writable = acquiring
                     .as_ref()
                     .is_none_or(|writability| writability.keep_on_acquire(meta.age));
-                Box::pin(async move { Ok(writable && !sqlx::Connection::is_in_transaction(conn)) })
+                let ping = backend == Backend::Postgres && meta.idle_for >= PING_AFTER_IDLE;
+                Box::pin(async move {
+                    let alive = !ping || sqlx::Connection::ping(conn).await.is_ok();
+                    Ok(alive && writable && !sqlx::Connection::is_in_transaction(conn))
+                })
             });
         if let (Backend::Postgres, Some(limit)) = (backend, pool.statement_timeout) {
             let set = format!("set statement_timeout = {}", limit.as_millis().max(1));

@@ -1360,7 +1360,34 @@ async fn unreadable_rows_are_errors_not_panics(backend: Backend) {
     assert!(store.link_summary(&id).await.is_err());
 }
 
+/// sqlx pings a connection when it takes it back; the store pings it again before handing it out only
+/// once it has rested a while (Postgres), so that a server that dropped resting connections (a restart,
+/// an idle timeout) fails no statement.
+async fn a_connection_the_server_dropped_while_it_rested_is_replaced(backend: Backend) {
+    let Fixture { store, db } = fixture(backend).await;
+    store.ping().await.unwrap();
+    if backend == Backend::Sqlite {
+        return;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+    let admin = db.raw_pool().await;
+    let dropped: i64 = sqlx::query_scalar(
+        "select count(pg_terminate_backend(pid)) from pg_stat_activity
+         where datname = current_database() and pid <> pg_backend_pid()",
+    )
+    .fetch_one(&admin)
+    .await
+    .unwrap();
+    assert!(dropped >= 1, "the store's resting connection was dropped");
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    store
+        .ping()
+        .await
+        .expect("a new connection replaces the dropped one");
+}
+
 both_backends!(
+    a_connection_the_server_dropped_while_it_rested_is_replaced,
     upsert_creates_then_relink_replaces_tokens_and_keeps_the_id,
     relink_after_relink_required_makes_the_link_active,
     refresh_lease_is_exclusive_and_guards_writes,
