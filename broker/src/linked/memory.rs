@@ -1,6 +1,7 @@
 //! What this replica remembers about links between requests: which link a broker token belongs to, each
-//! link's state with its opened Spotify tokens, and which Alexa users are already bound, so that a
-//! request costs no database round trip. Link changes void it through [`ReplicaMemory`].
+//! link's state with its opened Spotify tokens, which Alexa users are already bound, and the refresh tokens
+//! it issued, so that a request costs no database round trip (and a refresh grant one instead of two).
+//! Link changes void it through [`ReplicaMemory`].
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -9,6 +10,7 @@ use std::time::{Duration, Instant};
 use moka::sync::Cache;
 
 use super::LinkAccess;
+use crate::crypto::DataKey;
 use crate::domain::{LinkId, TokenHash, UnixTime};
 use crate::lifecycle::ReplicaMemory;
 use crate::store::{ChangeKind, Link};
@@ -20,6 +22,20 @@ const TOKEN_TTL: Duration = Duration::from_secs(60);
 const LINK_TTL: Duration = Duration::from_secs(60);
 /// How long an Alexa user's binding is remembered as written.
 const BINDING_TTL: Duration = Duration::from_secs(600);
+/// How long a refresh token this replica issued is remembered: longer than Alexa waits between refresh
+/// grants (the access token's life, an hour by default).
+const REFRESH_TOKEN_TTL: Duration = Duration::from_secs(2 * 3600);
+
+/// A refresh token this replica issued: its link, the link's data key, and the token's end as stored.
+/// It spares the next grant the lookup; the grant's statement still checks the token in the store (live,
+/// with this end, on a link not revoked), so a stale entry can only cost that lookup after all.
+#[derive(Debug, Clone)]
+pub struct IssuedRefreshToken {
+    pub link_id: LinkId,
+    pub key: Arc<DataKey>,
+    pub expires_at: Option<UnixTime>,
+    looked_up: LookupMark,
+}
 
 /// A broker access token resolved from the store.
 #[derive(Debug, Clone)]
@@ -51,6 +67,7 @@ pub struct TokenMemory {
     links: Cache<LinkId, Arc<Link>>,
     /// Alexa user hash → the link it is bound to in the store.
     bindings: Cache<TokenHash, LinkId>,
+    refresh_tokens: Cache<TokenHash, IssuedRefreshToken>,
 }
 
 impl std::fmt::Debug for TokenMemory {
@@ -79,6 +96,10 @@ impl TokenMemory {
                 .max_capacity(max_links)
                 .time_to_live(BINDING_TTL)
                 .build(),
+            refresh_tokens: Cache::builder()
+                .max_capacity(max_links)
+                .time_to_live(REFRESH_TOKEN_TTL)
+                .build(),
         }
     }
 
@@ -93,14 +114,42 @@ impl TokenMemory {
     /// The link a token resolved to, unless its link's tokens were voided since.
     pub fn token(&self, hash: &TokenHash) -> Option<TokenEntry> {
         let entry = self.tokens.get(hash)?;
-        if self.voids.load(Ordering::Acquire) == entry.looked_up.voids {
-            return Some(entry);
-        }
-        let voided = self
-            .token_revocations
-            .get(&entry.access.link_id)
-            .is_some_and(|voided_at| voided_at >= entry.looked_up.at);
-        (!voided).then_some(entry)
+        (!self.voided_since(&entry.access.link_id, entry.looked_up)).then_some(entry)
+    }
+
+    fn voided_since(&self, link_id: &LinkId, mark: LookupMark) -> bool {
+        self.voids.load(Ordering::Acquire) != mark.voids
+            && self
+                .token_revocations
+                .get(link_id)
+                .is_some_and(|voided_at| voided_at >= mark.at)
+    }
+
+    /// Remembers a refresh token just issued (`mark` taken before it was stored) for the next grant.
+    pub fn remember_refresh_token(
+        &self,
+        hash: TokenHash,
+        link_id: LinkId,
+        key: Arc<DataKey>,
+        expires_at: Option<UnixTime>,
+        mark: LookupMark,
+    ) {
+        self.refresh_tokens.insert(
+            hash,
+            IssuedRefreshToken {
+                link_id,
+                key,
+                expires_at,
+                looked_up: mark,
+            },
+        );
+    }
+
+    /// A refresh token this replica issued, unless its link's tokens were voided since. Taken out: a
+    /// token is rotated once, and whatever its grant decides, the next lookup asks the store.
+    pub fn take_refresh_token(&self, hash: &TokenHash) -> Option<IssuedRefreshToken> {
+        let entry = self.refresh_tokens.remove(hash)?;
+        (!self.voided_since(&entry.link_id, entry.looked_up)).then_some(entry)
     }
 
     pub fn remember_token(&self, hash: TokenHash, entry: TokenEntry) {
@@ -199,6 +248,33 @@ mod tests {
         assert!(
             memory.token(&TokenHash::of("a")).is_some(),
             "looked up again after the void"
+        );
+    }
+
+    #[test]
+    fn an_issued_refresh_token_is_taken_once_and_voided_with_its_link() {
+        let memory = TokenMemory::new(100);
+        let key = Arc::new(DataKey::generate());
+        let end = Some(UnixTime::from_secs(2_000_000_000));
+        for token in ["r1", "r2"] {
+            memory.remember_refresh_token(
+                TokenHash::of(token),
+                link(1),
+                Arc::clone(&key),
+                end,
+                memory.lookup_mark(),
+            );
+        }
+        let taken = memory.take_refresh_token(&TokenHash::of("r1")).unwrap();
+        assert_eq!((taken.link_id, taken.expires_at), (link(1), end));
+        assert!(
+            memory.take_refresh_token(&TokenHash::of("r1")).is_none(),
+            "taken once"
+        );
+        memory.void_tokens(link(1));
+        assert!(
+            memory.take_refresh_token(&TokenHash::of("r2")).is_none(),
+            "a void of its link reaches it"
         );
     }
 

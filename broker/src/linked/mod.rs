@@ -5,7 +5,7 @@
 mod memory;
 mod refresh;
 
-pub use memory::TokenMemory;
+pub use memory::{IssuedRefreshToken, LookupMark, TokenMemory};
 pub use refresh::RefreshTasks;
 
 use std::sync::Arc;
@@ -76,6 +76,12 @@ impl std::fmt::Debug for LinkedAccounts {
 }
 
 impl LinkedAccounts {
+    /// What this replica remembers of tokens and links (the token endpoint keeps the refresh tokens it
+    /// issues there).
+    pub fn memory(&self) -> &TokenMemory {
+        &self.memory
+    }
+
     pub fn new(
         lifecycle: Arc<Lifecycle>,
         memory: Arc<TokenMemory>,

@@ -1,5 +1,7 @@
 //! `POST /oauth/token`: the authorization-code and refresh-token grants. Never calls Spotify.
 
+use std::sync::Arc;
+
 use actix_web::http::header::HeaderValue;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
@@ -15,9 +17,10 @@ use crate::domain::{
     TokenHash, UnixTime,
 };
 use crate::state::SharedState;
+use crate::linked::{IssuedRefreshToken, LookupMark};
 use crate::store::{
-    CodeRedemption, Issuance, IssueFrom, LinkMove, NewTokenPair, Sealing, StoreError,
-    TokenLifetimes,
+    CodeRedemption, Issuance, IssueFrom, IssuedTokens, LinkMove, NewTokenPair, Sealing,
+    StoreError, TokenLifetimes,
 };
 use crate::telemetry::metrics;
 
@@ -229,6 +232,13 @@ async fn refresh_token_grant(
 ) -> Result<HttpResponse, OAuthError> {
     let now = UnixTime::now();
     let hash = presented.hash();
+    // A refresh token this replica issued: its link and key are known, so the grant can be one statement,
+    // which checks the token in the store as the lookup below would.
+    if let Some(remembered) = state.linked.memory().take_refresh_token(&hash)
+        && let Some(answer) = refresh_remembered(state, &hash, &remembered, now).await?
+    {
+        return Ok(answer);
+    }
     let Some(record) = state
         .store
         .find_refresh_token(&hash, now)
@@ -319,17 +329,16 @@ async fn move_to_data_key(
     })
 }
 
-/// Mints and stores a fresh access/refresh pair and renders RFC 6749 §5.1. `expires_in` is the access
-/// token's real remaining lifetime: less than the configured one when its family ends sooner.
-///
+/// A fresh access/refresh pair, wrapped for the link's data key when there is one.
+struct Minted {
+    access: BrokerAccessToken,
+    refresh: BrokerRefreshToken,
+    pair: NewTokenPair,
+}
+
 /// `keyed` is the link and its data key, wrapped here for both new tokens; `None` only for a refresh token
 /// that is not live, which the store refuses.
-async fn issue(
-    state: &SharedState,
-    from: IssueFrom<'_>,
-    keyed: Option<(LinkId, &DataKey)>,
-    now: UnixTime,
-) -> Result<HttpResponse, OAuthError> {
+fn mint(keyed: Option<(LinkId, &DataKey)>) -> Result<Minted, OAuthError> {
     let access = BrokerAccessToken::generate();
     let refresh = BrokerRefreshToken::generate();
     let wrap = |secret: &str, hash: &TokenHash| -> Result<Vec<u8>, OAuthError> {
@@ -344,19 +353,41 @@ async fn issue(
             None => Ok(Vec::new()),
         }
     };
+    let (access_hash, refresh_hash) = (access.hash(), refresh.hash());
     let pair = NewTokenPair {
-        access_wrap: wrap(access.expose(), &access.hash())?,
-        refresh_wrap: wrap(refresh.expose(), &refresh.hash())?,
-        access_hash: access.hash(),
-        refresh_hash: refresh.hash(),
+        access_wrap: wrap(access.expose(), &access_hash)?,
+        refresh_wrap: wrap(refresh.expose(), &refresh_hash)?,
+        access_hash,
+        refresh_hash,
     };
-    let lifetimes = TokenLifetimes {
+    Ok(Minted {
+        access,
+        refresh,
+        pair,
+    })
+}
+
+fn lifetimes(state: &SharedState) -> TokenLifetimes {
+    TokenLifetimes {
         access_ttl_s: state.oauth.access_token_ttl_s,
         refresh_grace_s: state.oauth.refresh_token_grace_s,
-    };
+    }
+}
+
+/// Mints and stores a fresh access/refresh pair and renders RFC 6749 §5.1. `expires_in` is the access
+/// token's real remaining lifetime: less than the configured one when its family ends sooner.
+async fn issue(
+    state: &SharedState,
+    from: IssueFrom<'_>,
+    keyed: Option<(LinkId, &DataKey)>,
+    now: UnixTime,
+) -> Result<HttpResponse, OAuthError> {
+    let minted = mint(keyed)?;
+    // Before the write: a void of the link's tokens from here on voids the refresh token remembered.
+    let mark = state.linked.memory().lookup_mark();
     let issued = match state
         .store
-        .issue_tokens(&pair, from, lifetimes, now)
+        .issue_tokens(&minted.pair, from, lifetimes(state), now)
         .await
         .map_err(store_failed)?
     {
@@ -387,13 +418,62 @@ async fn issue(
             ));
         }
     };
+    let key = keyed.map(|(_, key)| key);
+    Ok(issued_answer(state, &minted, key, &issued, mark, now))
+}
+
+/// The refresh grant for a refresh token this replica issued: one statement (Postgres) that stores the new
+/// pair only if the token is still live as it was issued, on a link still sealed by this key; `None` when
+/// it is not, or on SQLite, and the grant takes the ordinary path.
+async fn refresh_remembered(
+    state: &SharedState,
+    hash: &TokenHash,
+    remembered: &IssuedRefreshToken,
+    now: UnixTime,
+) -> Result<Option<HttpResponse>, OAuthError> {
+    let minted = mint(Some((remembered.link_id, &remembered.key)))?;
+    let mark = state.linked.memory().lookup_mark();
+    let rotated = state
+        .store
+        .rotate_unchanged_refresh_token(
+            &minted.pair,
+            hash,
+            remembered.expires_at,
+            lifetimes(state),
+            now,
+        )
+        .await
+        .map_err(store_failed)?;
+    Ok(rotated
+        .filter(|issued| issued.link_id == remembered.link_id)
+        .map(|issued| issued_answer(state, &minted, Some(&remembered.key), &issued, mark, now)))
+}
+
+/// Remembers the new refresh token for its next grant, and renders the answer.
+fn issued_answer(
+    state: &SharedState,
+    minted: &Minted,
+    key: Option<&DataKey>,
+    issued: &IssuedTokens,
+    mark: LookupMark,
+    now: UnixTime,
+) -> HttpResponse {
+    if let Some(key) = key {
+        state.linked.memory().remember_refresh_token(
+            minted.pair.refresh_hash.clone(),
+            issued.link_id,
+            Arc::new(key.clone()),
+            issued.expiries.refresh_expires_at,
+            mark,
+        );
+    }
     tracing::info!(link_id = %issued.link_id, "broker tokens issued");
     let mut response = HttpResponse::Ok();
     no_store(&mut response);
-    Ok(response.json(TokenResponse {
-        access_token: access.expose(),
+    response.json(TokenResponse {
+        access_token: minted.access.expose(),
         token_type: "Bearer",
         expires_in: issued.expiries.access_expires_at.as_secs() - now.as_secs(),
-        refresh_token: refresh.expose(),
-    }))
+        refresh_token: minted.refresh.expose(),
+    })
 }

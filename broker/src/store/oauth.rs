@@ -516,12 +516,14 @@ impl Store {
 
     /// The common refresh grant on Postgres in one statement (one round trip, one commit) instead of a
     /// transaction of five: it stores the pair and rotates the presented token out only if the token is
-    /// still what [`Store::find_refresh_token`] saw (live, with the same end) and its link is not revoked,
+    /// still what [`Store::find_refresh_token`] saw (live, with the same end, holding a wrap of its link's
+    /// data key) and its link is not revoked,
     /// with the link row locked first, as every writer of broker tokens locks it, then the token row.
     /// Locking the token row too means a concurrent rotation or revocation that commits first is seen
     /// (Postgres rechecks a locked row's newest version), so such a race falls back to the transaction:
     /// `None`, nothing stored. Always `None` on SQLite, where the transaction is as cheap (no network).
-    /// [`Store::issue_tokens`] tries it first for [`IssueFrom::LiveRefreshToken`].
+    /// [`Store::issue_tokens`] tries it first for [`IssueFrom::LiveRefreshToken`]; the token endpoint
+    /// calls it alone for a refresh token this replica issued (and remembers).
     pub async fn rotate_unchanged_refresh_token(
         &self,
         pair: &NewTokenPair,
@@ -544,6 +546,7 @@ impl Store {
                  select t.link_id, t.grant_id from broker_token t
                  where t.token_hash = $1 and t.kind = 'refresh' and t.revoked_at is null
                    and t.expires_at is not distinct from $2 and (t.expires_at is null or t.expires_at > $3)
+                   and t.wrapped_data_key is not null
                    and t.link_id in (select link_id from locked_link)
                  for update
              ), issued as (

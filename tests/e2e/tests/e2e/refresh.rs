@@ -202,7 +202,44 @@ async fn operator_revocation_kills_refresh_and_shreds_tokens(backend: Backend) {
     );
 }
 
+/// A refresh token the broker issued is remembered, so its grant skips the lookup; the store keeps the
+/// last word: revoked behind this replica's back (by another replica, or an operator's SQL), the token is
+/// refused, and its grant with it.
+async fn a_remembered_refresh_token_revoked_in_the_store_is_refused(backend: Backend) {
+    let broker = spawn_broker(backend, spawn_sandbox().await, &[]).await;
+    let first = broker.link_user(ALICE).await;
+    let second = TokenPair::from_response(broker.refresh(&first.refresh_token).await).await;
+    sqlx::query("update broker_token set revoked_at = $1 where token_hash = $2")
+        .bind(UnixTime::now().as_secs())
+        .bind(TokenHash::of(&second.refresh_token).as_str())
+        .execute(&broker.raw_pool().await)
+        .await
+        .unwrap();
+    let (status, error, _) = oauth_error(broker.refresh(&second.refresh_token).await).await;
+    assert_eq!(
+        (status, error.as_str()),
+        (StatusCode::BAD_REQUEST, "invalid_grant")
+    );
+    assert_eq!(
+        broker.link_status(&second.access_token).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "the revoked token's grant is revoked"
+    );
+    // A new link still refreshes, from memory, again and again.
+    let relinked = broker.link_user(ALICE).await;
+    let mut refresh_token = relinked.refresh_token;
+    for _ in 0..3 {
+        let next = TokenPair::from_response(broker.refresh(&refresh_token).await).await;
+        assert_eq!(
+            broker.link_status(&next.access_token).await.status(),
+            StatusCode::OK
+        );
+        refresh_token = next.refresh_token;
+    }
+}
+
 both_backends!(
+    a_remembered_refresh_token_revoked_in_the_store_is_refused,
     refresh_grant_issues_new_tokens_and_honours_the_previous_one,
     previous_refresh_token_dies_after_the_grace_period,
     revoke_endpoint_revokes_the_grant,
