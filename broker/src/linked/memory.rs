@@ -96,8 +96,10 @@ impl TokenMemory {
                 .max_capacity(max_links)
                 .time_to_live(BINDING_TTL)
                 .build(),
+            // A quarter of the links: a miss only costs the grant its lookup, and the bound keeps what
+            // `cache.max_links` promises about memory (about 0.4 KiB an entry, moka's bookkeeping included).
             refresh_tokens: Cache::builder()
-                .max_capacity(max_links)
+                .max_capacity((max_links / 4).max(1))
                 .time_to_live(REFRESH_TOKEN_TTL)
                 .build(),
         }

@@ -16,11 +16,11 @@ use crate::domain::{
     AuthorizationCode, BrokerAccessToken, BrokerRefreshToken, CodeVerifier, LinkId, RedirectUri,
     TokenHash, UnixTime,
 };
-use crate::state::SharedState;
 use crate::linked::{IssuedRefreshToken, LookupMark};
+use crate::state::SharedState;
 use crate::store::{
-    CodeRedemption, Issuance, IssueFrom, IssuedTokens, LinkMove, NewTokenPair, Sealing,
-    StoreError, TokenLifetimes,
+    CodeRedemption, Issuance, IssueFrom, IssuedTokens, LinkMove, NewTokenPair, Sealing, StoreError,
+    TokenLifetimes,
 };
 use crate::telemetry::metrics;
 
