@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use moka::sync::Cache;
 
 use super::LinkAccess;
-use crate::crypto::DataKey;
 use crate::domain::{LinkId, TokenHash, UnixTime};
 use crate::lifecycle::ReplicaMemory;
 use crate::store::{ChangeKind, Link};
@@ -26,13 +25,14 @@ const BINDING_TTL: Duration = Duration::from_secs(600);
 /// grants (the access token's life, an hour by default).
 const REFRESH_TOKEN_TTL: Duration = Duration::from_secs(2 * 3600);
 
-/// A refresh token this replica issued: its link, the link's data key, and the token's end as stored.
+/// A refresh token this replica issued: its link, the link's data key as stored for it (wrapped: only the
+/// token itself opens it, so this memory opens no link, as the database opens none), and the token's end.
 /// It spares the next grant the lookup; the grant's statement still checks the token in the store (live,
 /// with this end, on a link not revoked), so a stale entry can only cost that lookup after all.
 #[derive(Debug, Clone)]
 pub struct IssuedRefreshToken {
     pub link_id: LinkId,
-    pub key: Arc<DataKey>,
+    pub wrapped_key: Arc<[u8]>,
     pub expires_at: Option<UnixTime>,
     looked_up: LookupMark,
 }
@@ -132,7 +132,7 @@ impl TokenMemory {
         &self,
         hash: TokenHash,
         link_id: LinkId,
-        key: Arc<DataKey>,
+        wrapped_key: Arc<[u8]>,
         expires_at: Option<UnixTime>,
         mark: LookupMark,
     ) {
@@ -140,7 +140,7 @@ impl TokenMemory {
             hash,
             IssuedRefreshToken {
                 link_id,
-                key,
+                wrapped_key,
                 expires_at,
                 looked_up: mark,
             },
@@ -256,13 +256,13 @@ mod tests {
     #[test]
     fn an_issued_refresh_token_is_taken_once_and_voided_with_its_link() {
         let memory = TokenMemory::new(100);
-        let key = Arc::new(DataKey::generate());
+        let wrapped: Arc<[u8]> = Arc::from(&b"wrapped"[..]);
         let end = Some(UnixTime::from_secs(2_000_000_000));
         for token in ["r1", "r2"] {
             memory.remember_refresh_token(
                 TokenHash::of(token),
                 link(1),
-                Arc::clone(&key),
+                Arc::clone(&wrapped),
                 end,
                 memory.lookup_mark(),
             );

@@ -235,7 +235,7 @@ async fn refresh_token_grant(
     // A refresh token this replica issued: its link and key are known, so the grant can be one statement,
     // which checks the token in the store as the lookup below would.
     if let Some(remembered) = state.linked.memory().take_refresh_token(&hash)
-        && let Some(answer) = refresh_remembered(state, &hash, &remembered, now).await?
+        && let Some(answer) = refresh_remembered(state, &presented, &hash, &remembered, now).await?
     {
         return Ok(answer);
     }
@@ -418,8 +418,14 @@ async fn issue(
             ));
         }
     };
-    let key = keyed.map(|(_, key)| key);
-    Ok(issued_answer(state, &minted, key, &issued, mark, now))
+    Ok(issued_answer(
+        state,
+        &minted,
+        keyed.is_some(),
+        &issued,
+        mark,
+        now,
+    ))
 }
 
 /// The refresh grant for a refresh token this replica issued: one statement (Postgres) that stores the new
@@ -427,11 +433,16 @@ async fn issue(
 /// it is not, or on SQLite, and the grant takes the ordinary path.
 async fn refresh_remembered(
     state: &SharedState,
+    presented: &BrokerRefreshToken,
     hash: &TokenHash,
     remembered: &IssuedRefreshToken,
     now: UnixTime,
 ) -> Result<Option<HttpResponse>, OAuthError> {
-    let minted = mint(Some((remembered.link_id, &remembered.key)))?;
+    let aad = WrapAad::new(&remembered.link_id, hash);
+    let Ok(key) = DataKey::unwrap_with(&remembered.wrapped_key, presented.expose(), &aad) else {
+        return Ok(None);
+    };
+    let minted = mint(Some((remembered.link_id, &key)))?;
     let mark = state.linked.memory().lookup_mark();
     let rotated = state
         .store
@@ -446,23 +457,24 @@ async fn refresh_remembered(
         .map_err(store_failed)?;
     Ok(rotated
         .filter(|issued| issued.link_id == remembered.link_id)
-        .map(|issued| issued_answer(state, &minted, Some(&remembered.key), &issued, mark, now)))
+        .map(|issued| issued_answer(state, &minted, true, &issued, mark, now)))
 }
 
-/// Remembers the new refresh token for its next grant, and renders the answer.
+/// Remembers the new refresh token (when it holds a wrap of its link's data key) for its next grant, and
+/// renders the answer.
 fn issued_answer(
     state: &SharedState,
     minted: &Minted,
-    key: Option<&DataKey>,
+    keyed: bool,
     issued: &IssuedTokens,
     mark: LookupMark,
     now: UnixTime,
 ) -> HttpResponse {
-    if let Some(key) = key {
+    if keyed {
         state.linked.memory().remember_refresh_token(
             minted.pair.refresh_hash.clone(),
             issued.link_id,
-            Arc::new(key.clone()),
+            Arc::from(minted.pair.refresh_wrap.as_slice()),
             issued.expiries.refresh_expires_at,
             mark,
         );
