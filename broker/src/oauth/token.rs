@@ -232,8 +232,8 @@ async fn refresh_token_grant(
 ) -> Result<HttpResponse, OAuthError> {
     let now = UnixTime::now();
     let hash = presented.hash();
-    // A refresh token this replica issued: its link and key are known, so the grant can be one statement,
-    // which checks the token in the store as the lookup below would.
+    // A refresh token this replica issued: its link and its wrap of the link's key are known, so the grant
+    // can be one statement, which checks the token in the store as the lookup below would.
     if let Some(remembered) = state.linked.memory().take_refresh_token(&hash)
         && let Some(answer) = refresh_remembered(state, &presented, &hash, &remembered, now).await?
     {
@@ -455,9 +455,17 @@ async fn refresh_remembered(
         )
         .await
         .map_err(store_failed)?;
-    Ok(rotated
-        .filter(|issued| issued.link_id == remembered.link_id)
-        .map(|issued| issued_answer(state, &minted, true, &issued, mark, now)))
+    match rotated {
+        Some(issued) if issued.link_id == remembered.link_id => Ok(Some(issued_answer(
+            state, &minted, true, &issued, mark, now,
+        ))),
+        Some(issued) => {
+            // Cannot happen (a token's link never changes); the pair opens nothing.
+            tracing::error!(link_id = %issued.link_id, "tokens issued for another link than remembered");
+            Err(OAuthError::temporarily_unavailable())
+        }
+        None => Ok(None),
+    }
 }
 
 /// Remembers the new refresh token (when it holds a wrap of its link's data key) for its next grant, and
