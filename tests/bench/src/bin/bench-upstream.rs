@@ -3,16 +3,16 @@
 //! but for `GET /v1/me` with another bearer than the benchmark's own, which reads as a profile of that
 //! token's user: so that every link the benchmark makes is a user of its own.
 
-use std::net::SocketAddr;
-
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::net::SocketAddr;
 
 use actix_web::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE};
 use actix_web::web::{self, Bytes};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer};
 use clap::Parser;
 
-/// Serves 1 KiB of JSON on `GET /v1/{anything}` (any query, any bearer) for the side-by-side benchmark.
+/// Serves 1 KiB of JSON on `GET /v1/{anything}` (any query; `/v1/me` reads the bearer) for the side-by-side
+/// benchmark.
 #[derive(Debug, Parser)]
 #[command(name = "bench-upstream", version)]
 struct Args {
