@@ -1161,6 +1161,65 @@ async fn purge_removes_only_what_expired(backend: Backend) {
     assert_eq!(store.purge_expired(now).await.unwrap(), 0);
 }
 
+/// Most broker tokens are never revoked, and only the purge looks tokens up by `revoked_at`: its index
+/// holds revoked tokens alone, so that issuing and rotating tokens (a refresh grant inserts two and
+/// updates one) spends no work on it, and the purge still finds what it deletes through it.
+async fn only_revoked_tokens_enter_the_purge_index(backend: Backend) {
+    use sqlx::Row;
+
+    let Fixture { store: _store, db } = fixture(backend).await;
+    let pool = db.raw_pool().await;
+    let (definition, plan) = match backend {
+        Backend::Postgres => {
+            let definition: String = sqlx::query_scalar(
+                "select indexdef from pg_indexes where indexname = 'broker_token_revoked_at_idx'",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            let mut conn = pool.acquire().await.unwrap();
+            sqlx::query("set enable_seqscan = off")
+                .execute(&mut *conn)
+                .await
+                .unwrap();
+            let plan: Vec<String> =
+                sqlx::query_scalar("explain delete from broker_token where revoked_at <= 0")
+                    .fetch_all(&mut *conn)
+                    .await
+                    .unwrap();
+            (definition, plan.join("\n"))
+        }
+        Backend::Sqlite => {
+            let definition: String = sqlx::query_scalar(
+                "select sql from sqlite_master where name = 'broker_token_revoked_at_idx'",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            let plan: Vec<String> =
+                sqlx::query("explain query plan delete from broker_token where revoked_at <= 0")
+                    .fetch_all(&pool)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|row| row.try_get::<String, _>("detail").unwrap())
+                    .collect();
+            (definition, plan.join("\n"))
+        }
+    };
+    assert!(
+        definition
+            .to_ascii_lowercase()
+            .replace(['(', ')'], "")
+            .contains("where revoked_at is not null"),
+        "the index is partial: {definition}"
+    );
+    assert!(
+        plan.contains("broker_token_revoked_at_idx"),
+        "the purge reads the partial index: {plan}"
+    );
+}
+
 async fn change_feed_lists_every_change_in_order(backend: Backend) {
     let Fixture { store, db: _db } = fixture(backend).await;
     let now = UnixTime::now();
@@ -1400,6 +1459,7 @@ both_backends!(
     revoke_link_shreds_tokens_and_records_an_audit_event,
     concurrent_revokes_and_refreshes_leave_nothing_live,
     purge_removes_only_what_expired,
+    only_revoked_tokens_enter_the_purge_index,
     change_feed_lists_every_change_in_order,
     committed_changes_are_announced_on_postgres,
     restore_brings_back_only_a_marked_link_with_its_tokens,
