@@ -9,6 +9,7 @@ pub mod credentials;
 pub mod crypto;
 pub mod domain;
 pub mod error;
+pub mod fast_hash;
 pub mod key_commands;
 pub mod lifecycle;
 pub mod linked;

@@ -14,7 +14,8 @@ use crate::state::SharedState;
 pub const PREFIX: &str = "/v1/spotify";
 /// The proxy's route label in the access line and the metrics.
 pub const ROUTE: &str = "/v1/spotify/{path}";
-const CACHE_HEADER: &str = "x-broker-cache";
+/// `X-Broker-Cache`, a constant so that no answer parses the name again.
+const CACHE_HEADER: header::HeaderName = header::HeaderName::from_static("x-broker-cache");
 
 /// The handler behind every `/v1/*` path that is not link status.
 pub async fn forward(
@@ -75,8 +76,14 @@ fn render(answer: &Answer) -> HttpResponse {
     let status = StatusCode::from_u16(answer.status()).unwrap_or(StatusCode::BAD_GATEWAY);
     let mut response = HttpResponse::build(status);
     response
-        .insert_header((CACHE_HEADER, answer.source().as_str()))
-        .insert_header((header::CACHE_CONTROL, "no-store"));
+        .insert_header((
+            CACHE_HEADER,
+            header::HeaderValue::from_static(answer.source().as_str()),
+        ))
+        .insert_header((
+            header::CACHE_CONTROL,
+            header::HeaderValue::from_static("no-store"),
+        ));
     if status == StatusCode::NO_CONTENT || answer.body().is_empty() {
         return response.finish();
     }
@@ -88,9 +95,8 @@ fn render(answer: &Answer) -> HttpResponse {
 
 fn render_error(err: &ApiError) -> HttpResponse {
     let mut response = err.error_response();
-    response.headers_mut().insert(
-        header::HeaderName::from_static(CACHE_HEADER),
-        header::HeaderValue::from_static("miss"),
-    );
+    response
+        .headers_mut()
+        .insert(CACHE_HEADER, header::HeaderValue::from_static("miss"));
     response
 }

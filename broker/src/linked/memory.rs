@@ -7,10 +7,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use moka::sync::Cache;
-
 use super::LinkAccess;
 use crate::domain::{LinkId, TokenHash, UnixTime};
+use crate::fast_hash::{FastHash, MemoryCache as Cache};
 use crate::lifecycle::ReplicaMemory;
 use crate::store::{ChangeKind, Link};
 
@@ -82,26 +81,28 @@ impl std::fmt::Debug for TokenMemory {
 impl TokenMemory {
     pub fn new(max_links: u64) -> Self {
         Self {
-            tokens: Cache::builder()
+            tokens: moka::sync::Cache::builder()
                 .max_capacity(max_links)
                 .time_to_live(TOKEN_TTL)
-                .build(),
-            token_revocations: Cache::builder().time_to_live(TOKEN_TTL).build(),
+                .build_with_hasher(FastHash::default()),
+            token_revocations: moka::sync::Cache::builder()
+                .time_to_live(TOKEN_TTL)
+                .build_with_hasher(FastHash::default()),
             voids: AtomicU64::new(0),
-            links: Cache::builder()
+            links: moka::sync::Cache::builder()
                 .max_capacity(max_links)
                 .time_to_live(LINK_TTL)
-                .build(),
-            bindings: Cache::builder()
+                .build_with_hasher(FastHash::default()),
+            bindings: moka::sync::Cache::builder()
                 .max_capacity(max_links)
                 .time_to_live(BINDING_TTL)
-                .build(),
+                .build_with_hasher(FastHash::default()),
             // A quarter of the links: a miss only costs the grant its lookup, and the bound keeps what
             // `cache.max_links` promises about memory (about 0.4 KiB an entry, moka's bookkeeping included).
-            refresh_tokens: Cache::builder()
+            refresh_tokens: moka::sync::Cache::builder()
                 .max_capacity((max_links / 4).max(1))
                 .time_to_live(REFRESH_TOKEN_TTL)
-                .build(),
+                .build_with_hasher(FastHash::default()),
         }
     }
 

@@ -17,11 +17,11 @@ use std::time::Duration;
 use actix_web::web::Bytes;
 use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
-use moka::sync::Cache;
 use tokio::time::Instant;
 
 use super::Endpoint;
 use crate::domain::LinkId;
+use crate::fast_hash::{FastHash, MemoryCache as Cache};
 use crate::lifecycle::ReplicaMemory;
 use crate::store::ChangeKind;
 
@@ -76,7 +76,7 @@ struct InFlight<T> {
     flight: Flight<T>,
 }
 
-type Registry<T> = Arc<Mutex<HashMap<CacheKey, InFlight<T>>>>;
+type Registry<T> = Arc<Mutex<HashMap<CacheKey, InFlight<T>, FastHash>>>;
 
 /// How long a "forgotten at" mark is kept: longer than any fetch may run.
 const FORGET_MARK_TTL: Duration = Duration::from_secs(600);
@@ -151,10 +151,10 @@ impl<T: Clone + Send + Sync + 'static> ResponseCache<T> {
             },
         );
         let marks = || {
-            Cache::builder()
+            moka::sync::Cache::builder()
                 .max_capacity(settings.max_entries)
                 .time_to_live(FORGET_MARK_TTL)
-                .build()
+                .build_with_hasher(FastHash::default())
         };
         Self {
             entries,
