@@ -10,7 +10,9 @@ use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 use crate::domain::{AdminId, AlexaUserId, BrokerAccessToken};
 use crate::error::ApiError;
 
-const ALEXA_USER_HEADER: &str = "x-alexa-user-id";
+// Header names as constants: a lookup by `&str` parses the name again on every request.
+const ALEXA_USER_HEADER: header::HeaderName = header::HeaderName::from_static("x-alexa-user-id");
+const SERVICE_TOKEN_HEADER: header::HeaderName = header::HeaderName::from_static("x-service-token");
 
 /// Accepted service or admin credentials, kept only as SHA-256 digests (computed once, at start) and
 /// compared in constant time.
@@ -58,7 +60,7 @@ impl std::fmt::Debug for AcceptedTokens {
 pub fn require_service(request: &HttpRequest, accepted: &AcceptedTokens) -> Result<(), ApiError> {
     let presented = request
         .headers()
-        .get("x-service-token")
+        .get(SERVICE_TOKEN_HEADER)
         .and_then(|v| v.to_str().ok())
         .ok_or(ApiError::ServiceUnauthorized)?;
     if accepted.accepts(presented) {

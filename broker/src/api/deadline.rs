@@ -3,9 +3,12 @@
 use std::time::Duration;
 
 use actix_web::HttpRequest;
+use actix_web::http::header::HeaderName;
 use tokio::time::Instant;
 
 use crate::error::ApiError;
+
+const DEADLINE_HEADER: HeaderName = HeaderName::from_static("x-request-deadline-ms");
 
 /// Reads the budget; absent means `default`, and no budget is longer than `max`.
 pub fn from_request(
@@ -13,7 +16,7 @@ pub fn from_request(
     default: Duration,
     max: Duration,
 ) -> Result<Instant, ApiError> {
-    let budget = match request.headers().get("x-request-deadline-ms") {
+    let budget = match request.headers().get(DEADLINE_HEADER) {
         None => default,
         Some(value) => {
             let ms: u64 = value

@@ -42,7 +42,9 @@ where
         let metadata = normalized.as_ref().unwrap_or_else(|| event.metadata());
         writer.write_str("{\"timestamp\":\"")?;
         write_timestamp(&mut writer, std::time::SystemTime::now())?;
-        write!(writer, "\",\"level\":\"{}\"", metadata.level())?;
+        writer.write_str("\",\"level\":\"")?;
+        writer.write_str(metadata.level().as_str())?;
+        writer.write_char('"')?;
         let mut fields = FieldWriter::new(writer.by_ref(), false);
         event.record(&mut fields);
         fields.result?;
@@ -117,10 +119,31 @@ fn write_field<'a>(
     name: &str,
     value: impl FnOnce(&mut Writer<'a>) -> fmt::Result,
 ) -> fmt::Result {
-    writer.write_str(separator)?;
-    write_json_str(writer, name)?;
-    writer.write_char(':')?;
+    write_key(writer, separator, name)?;
     value(writer)
+}
+
+/// `{separator}"{name}":`, in one write when the name needs no escaping (field names are identifiers,
+/// so nearly always): the writer is behind a `dyn`, and a line has a handful of fields.
+fn write_key(writer: &mut impl fmt::Write, separator: &str, name: &str) -> fmt::Result {
+    let mut key = [0u8; 64];
+    let pieces = [separator, "\"", name, "\":"];
+    let length: usize = pieces.iter().map(|piece| piece.len()).sum();
+    let plain = name
+        .bytes()
+        .all(|byte| byte >= 0x20 && byte != b'"' && byte != b'\\');
+    if !plain || length > key.len() {
+        writer.write_str(separator)?;
+        write_json_str(writer, name)?;
+        return writer.write_char(':');
+    }
+    let mut at = 0;
+    for piece in pieces {
+        key[at..at + piece.len()].copy_from_slice(piece.as_bytes());
+        at += piece.len();
+    }
+    // Whole `str`s joined end to end are UTF-8.
+    writer.write_str(std::str::from_utf8(&key[..length]).map_err(|_| fmt::Error)?)
 }
 
 impl Visit for FieldWriter<'_> {
@@ -135,15 +158,15 @@ impl Visit for FieldWriter<'_> {
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.field(field, |w| write!(w, "{value}"));
+        self.field(field, |w| w.write_str(itoa::Buffer::new().format(value)));
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.field(field, |w| write!(w, "{value}"));
+        self.field(field, |w| w.write_str(itoa::Buffer::new().format(value)));
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.field(field, |w| write!(w, "{value}"));
+        self.field(field, |w| w.write_str(if value { "true" } else { "false" }));
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
@@ -370,6 +393,16 @@ mod tests {
             let mut quoted = String::new();
             write_json_str(&mut quoted, &text).unwrap();
             prop_assert_eq!(serde_json::from_str::<String>(&quoted).unwrap(), text);
+        }
+
+        #[test]
+        fn any_field_name_is_a_json_key(name in any::<String>(), first in any::<bool>()) {
+            let mut object = String::from(if first { "{" } else { "{\"a\":0" });
+            write_key(&mut object, if first { "" } else { "," }, &name).unwrap();
+            object.push_str("1}");
+            let parsed: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(&object).unwrap();
+            prop_assert_eq!(&parsed[&name], &serde_json::json!(1));
         }
     }
 }

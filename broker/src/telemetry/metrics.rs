@@ -11,6 +11,7 @@ use ::metrics::{
     histogram,
 };
 
+use crate::fast_hash::FastHash;
 use crate::proxy::{Endpoint, PauseKind, Source};
 use crate::store::{AuditKind, LinkStatus};
 
@@ -94,13 +95,19 @@ pub fn describe() {
 
 /// A route template and a status code.
 type RouteStatus = (&'static str, u16);
+/// A Spotify endpoint's name and how a call to it ended.
+type EndpointOutcome = (&'static str, &'static str);
 
 thread_local! {
     /// This thread's handles of the HTTP families by route template and status (a bounded set), so an
     /// answered request costs two atomic updates rather than two lookups in the registry.
-    static HTTP_HANDLES: RefCell<HashMap<RouteStatus, (Counter, Histogram)>> = RefCell::default();
+    static HTTP_HANDLES: RefCell<HashMap<RouteStatus, (Counter, Histogram), FastHash>> = RefCell::default();
     /// This thread's handles of the cache events (answered from the cache on most requests).
-    static CACHE_EVENT_HANDLES: RefCell<HashMap<&'static str, Counter>> = RefCell::default();
+    static CACHE_EVENT_HANDLES: RefCell<HashMap<&'static str, Counter, FastHash>> = RefCell::default();
+    /// This thread's handles of the Spotify call families by endpoint and outcome (a bounded set): one
+    /// per call that misses the cache.
+    static SPOTIFY_HANDLES: RefCell<HashMap<EndpointOutcome, (Counter, Histogram), FastHash>> =
+        RefCell::default();
 }
 
 /// One answered HTTP request; `route` is the matched template (`unmatched` for none).
@@ -167,9 +174,17 @@ impl SpotifyOutcome {
 
 /// One Web API call to Spotify.
 pub fn spotify_request(endpoint: Endpoint, outcome: SpotifyOutcome, elapsed: Duration) {
-    counter!(SPOTIFY_REQUESTS, "endpoint" => endpoint.name(), "outcome" => outcome.as_str())
-        .increment(1);
-    histogram!(SPOTIFY_DURATION, "endpoint" => endpoint.name()).record(elapsed.as_secs_f64());
+    let (endpoint, outcome) = (endpoint.name(), outcome.as_str());
+    SPOTIFY_HANDLES.with_borrow_mut(|handles| {
+        let (requests, duration) = handles.entry((endpoint, outcome)).or_insert_with(|| {
+            (
+                counter!(SPOTIFY_REQUESTS, "endpoint" => endpoint, "outcome" => outcome),
+                histogram!(SPOTIFY_DURATION, "endpoint" => endpoint),
+            )
+        });
+        requests.increment(1);
+        duration.record(elapsed.as_secs_f64());
+    });
 }
 
 /// How one Spotify refresh ended.
