@@ -200,21 +200,25 @@ fn write_timestamp(writer: &mut impl fmt::Write, at: std::time::SystemTime) -> f
     let since_epoch = at.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     let seconds = since_epoch.as_secs();
     let (cached_second, mut prefix) = SECOND.get();
-    if cached_second != seconds {
-        let Some(utc) = i64::try_from(seconds)
-            .ok()
-            .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
-        else {
-            return Err(fmt::Error);
-        };
-        let text = utc.format("%Y-%m-%dT%H:%M:%S").to_string();
-        let Ok(text) = <[u8; 19]>::try_from(text.as_bytes()) else {
-            return Err(fmt::Error);
-        };
-        prefix = text;
-        SECOND.set((seconds, prefix));
-    }
     let micros = since_epoch.subsec_micros();
+    if cached_second != seconds {
+        let utc = i64::try_from(seconds)
+            .ok()
+            .and_then(|s| chrono::DateTime::from_timestamp(s, micros * 1_000))
+            .unwrap_or_default();
+        let whole = utc.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        match whole
+            .get(..19)
+            .map(|text| <[u8; 19]>::try_from(text.as_bytes()))
+        {
+            Some(Ok(text)) if whole.len() == 27 => {
+                prefix = text;
+                SECOND.set((seconds, prefix));
+            }
+            // A year past 9999 (a clock gone wrong): the whole text, not cached, rather than no line.
+            _ => return writer.write_str(&whole),
+        }
+    }
     let mut digits = [b'0'; 8];
     digits[0] = b'.';
     digits[7] = b'Z';
@@ -385,6 +389,8 @@ mod tests {
         assert_eq!(at(1_764_601_482, 999_999), "2025-12-01T15:04:42.999999Z");
         assert_eq!(at(1_798_761_599, 0), "2026-12-31T23:59:59.000000Z");
         assert_eq!(at(1_764_601_481, 5), "2025-12-01T15:04:41.000005Z");
+        assert_eq!(at(253_402_300_800, 1), "+10000-01-01T00:00:00.000001Z");
+        assert_eq!(at(1_764_601_481, 6), "2025-12-01T15:04:41.000006Z");
     }
 
     proptest! {
