@@ -5,7 +5,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::dev::Server;
+use actix_web::dev::{Server, Service};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use broker_proto::limits::HeaderLimit;
@@ -13,6 +13,7 @@ use broker_proto::limits::HeaderLimit;
 use crate::background::Background;
 use crate::config::Settings;
 use crate::credentials::AcceptedTokens;
+use crate::drain::RequestsUnderWay;
 use crate::lifecycle::{Lifecycle, ReplicaMemory};
 use crate::linked::{LinkedAccounts, LinkedSettings, RefreshTasks, TokenMemory};
 use crate::proxy::{CacheSettings, Cooldown, Fetched, Proxy, ProxySettings, ResponseCache};
@@ -44,6 +45,10 @@ pub struct Application {
     refresh_drain: Duration,
     /// How often links are counted by status for the metrics.
     link_count_interval: Duration,
+    /// Requests under way on both listeners, waited for on SIGTERM.
+    under_way: RequestsUnderWay,
+    /// `server.shutdown_timeout_s`.
+    shutdown_timeout: Duration,
 }
 
 impl Application {
@@ -163,12 +168,14 @@ impl Application {
         } else {
             Listener::Combined
         };
+        let under_way = RequestsUnderWay::default();
         let server = serve(
             listener,
             &state,
             main_routes,
             header_limit,
             shutdown_timeout,
+            &under_way,
         )?;
         tracing::info!(address = %format!("http://{bound}"), "broker listening");
         let admin = match admin_listener {
@@ -180,6 +187,7 @@ impl Application {
                     Listener::Admin,
                     header_limit,
                     shutdown_timeout,
+                    &under_way,
                 )?;
                 tracing::info!(address = %format!("http://{bound}"), "broker admin listening");
                 Some((bound.port(), server))
@@ -196,6 +204,8 @@ impl Application {
             refreshes,
             refresh_drain: refresh_lease,
             link_count_interval: Duration::from_secs(settings.metrics.links_refresh_s),
+            under_way,
+            shutdown_timeout: Duration::from_secs(shutdown_timeout),
         })
     }
 
@@ -213,8 +223,9 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until SIGTERM/SIGINT, letting in-flight requests finish, then waits for refreshes under
-    /// way to store what Spotify answered before the store closes.
+    /// Serves until SIGTERM (no new connections; the requests under way finish, within
+    /// `server.shutdown_timeout_s`) or SIGINT/SIGQUIT (at once), then waits for refreshes under way to
+    /// store what Spotify answered before the store closes.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let background = Background::start(
             self.store.clone(),
@@ -226,7 +237,34 @@ impl Application {
             let handle = server.handle();
             (handle, tokio::spawn(server))
         });
-        let result = self.server.await;
+        let main = self.server.handle();
+        let mut server = self.server;
+        let (under_way, within) = (self.under_way, self.shutdown_timeout);
+        let admin_handle = admin.as_ref().map(|(handle, _)| handle.clone());
+        let result = tokio::select! {
+            result = &mut server => result,
+            graceful = stop_signal() => {
+                let stop = async {
+                    if graceful {
+                        // Pausing stops the accepting only; the requests under way then finish
+                        // before any worker is told to stop.
+                        if let Some(admin) = &admin_handle {
+                            admin.pause().await;
+                        }
+                        main.pause().await;
+                        if !under_way.drained(within).await {
+                            tracing::warn!(
+                                requests = under_way.count(),
+                                "requests still under way at server.shutdown_timeout_s"
+                            );
+                        }
+                    }
+                    main.stop(graceful).await;
+                };
+                // The server's own future carries out its commands, so both are awaited together.
+                tokio::join!(stop, server).1
+            }
+        };
         // The main listener's end (SIGTERM, or its handle) ends the admin listener too.
         if let Some((handle, task)) = admin {
             handle.stop(true).await;
@@ -243,7 +281,38 @@ impl Application {
     }
 }
 
-/// Starts serving `routes` on `listener` (the server runs once awaited). Requests over the header limit
+/// The first stop signal: `true` for SIGTERM (a graceful stop, as systemd and Kubernetes send), `false`
+/// for SIGINT or SIGQUIT (stop now, as actix-web does).
+async fn stop_signal() -> bool {
+    use tokio::signal::unix::{SignalKind, signal};
+    let listen = |kind| {
+        signal(kind).map_err(|err| tracing::warn!(error = %err, "cannot listen for a stop signal"))
+    };
+    let (Ok(mut term), Ok(mut int), Ok(mut quit)) = (
+        listen(SignalKind::terminate()),
+        listen(SignalKind::interrupt()),
+        listen(SignalKind::quit()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {
+            tracing::info!("SIGTERM received; finishing the requests under way");
+            true
+        }
+        _ = int.recv() => {
+            tracing::info!("SIGINT received; stopping now");
+            false
+        }
+        _ = quit.recv() => {
+            tracing::info!("SIGQUIT received; stopping now");
+            false
+        }
+    }
+}
+
+/// Starts serving `routes` on `listener` (the server runs once awaited). It does not listen for
+/// signals itself (see `stop_signal`), and counts every request in `under_way`. Requests over the header limit
 /// are refused before routing, and still logged and counted.
 fn serve(
     listener: TcpListener,
@@ -251,10 +320,22 @@ fn serve(
     routes: Listener,
     header_limit: HeaderLimit,
     shutdown_timeout: u64,
+    under_way: &RequestsUnderWay,
 ) -> anyhow::Result<Server> {
     let state = state.clone();
+    let under_way = under_way.clone();
     Ok(HttpServer::new(move || {
+        let under_way = under_way.clone();
         App::new()
+            .wrap_fn(move |request, service| {
+                let counted = under_way.enter();
+                let answer = service.call(request);
+                async move {
+                    let answer = answer.await;
+                    drop(counted);
+                    answer
+                }
+            })
             .wrap(header_limit)
             .wrap(actix_web::middleware::from_fn(crate::telemetry::access_log))
             .app_data(state.clone())
@@ -264,6 +345,7 @@ fn serve(
     .listen(listener)
     .context("starting the http server")?
     .shutdown_timeout(shutdown_timeout)
+    .disable_signals()
     .run())
 }
 
