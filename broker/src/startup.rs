@@ -5,7 +5,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::dev::{Server, Service};
+use actix_web::dev::{Server, ServerHandle, Service};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use broker_proto::limits::HeaderLimit;
@@ -239,28 +239,16 @@ impl Application {
         });
         let main = self.server.handle();
         let mut server = self.server;
-        let (under_way, within) = (self.under_way, self.shutdown_timeout);
-        let admin_handle = admin.as_ref().map(|(handle, _)| handle.clone());
         let result = tokio::select! {
             result = &mut server => result,
             graceful = stop_signal() => {
-                let stop = async {
-                    if graceful {
-                        // Pausing stops the accepting only; the requests under way then finish
-                        // before any worker is told to stop.
-                        if let Some(admin) = &admin_handle {
-                            admin.pause().await;
-                        }
-                        main.pause().await;
-                        if !under_way.drained(within).await {
-                            tracing::warn!(
-                                requests = under_way.count(),
-                                "requests still under way at server.shutdown_timeout_s"
-                            );
-                        }
-                    }
-                    main.stop(graceful).await;
-                };
+                let stop = stop_main(
+                    &main,
+                    admin.as_ref().map(|(handle, _)| handle),
+                    &self.under_way,
+                    self.shutdown_timeout,
+                    graceful,
+                );
                 // The server's own future carries out its commands, so both are awaited together.
                 tokio::join!(stop, server).1
             }
@@ -279,6 +267,30 @@ impl Application {
         self.store.close().await;
         result
     }
+}
+
+/// Stops the main server. Gracefully (SIGTERM): both listeners stop accepting first, which keeps their
+/// workers, and the requests under way finish (within `within`) before any worker is told to stop.
+async fn stop_main(
+    main: &ServerHandle,
+    admin: Option<&ServerHandle>,
+    under_way: &RequestsUnderWay,
+    within: Duration,
+    graceful: bool,
+) {
+    if graceful {
+        if let Some(admin) = admin {
+            admin.pause().await;
+        }
+        main.pause().await;
+        if !under_way.drained(within).await {
+            tracing::warn!(
+                requests = under_way.count(),
+                "requests still under way at server.shutdown_timeout_s"
+            );
+        }
+    }
+    main.stop(graceful).await;
 }
 
 /// The first stop signal: `true` for SIGTERM (a graceful stop, as systemd and Kubernetes send), `false`

@@ -101,27 +101,44 @@ type EndpointOutcome = (&'static str, &'static str);
 thread_local! {
     /// This thread's handles of the HTTP families by route template and status (a bounded set), so an
     /// answered request costs two atomic updates rather than two lookups in the registry.
-    static HTTP_HANDLES: RefCell<HashMap<RouteStatus, (Counter, Histogram), FastHash>> = RefCell::default();
+    static HTTP_HANDLES: CountedTimings<RouteStatus> = RefCell::default();
     /// This thread's handles of the cache events (answered from the cache on most requests).
     static CACHE_EVENT_HANDLES: RefCell<HashMap<&'static str, Counter, FastHash>> = RefCell::default();
     /// This thread's handles of the Spotify call families by endpoint and outcome (a bounded set): one
     /// per call that misses the cache.
-    static SPOTIFY_HANDLES: RefCell<HashMap<EndpointOutcome, (Counter, Histogram), FastHash>> =
-        RefCell::default();
+    static SPOTIFY_HANDLES: CountedTimings<EndpointOutcome> = RefCell::default();
+}
+
+/// Per thread, a counter and a duration histogram by key, made on first use.
+type CountedTimings<K> = RefCell<HashMap<K, (Counter, Histogram), FastHash>>;
+
+/// Counts one event under `key` and records how long it took, through this thread's handles.
+fn count_and_time<K: std::hash::Hash + Eq>(
+    handles: &'static std::thread::LocalKey<CountedTimings<K>>,
+    key: K,
+    make: impl FnOnce() -> (Counter, Histogram),
+    elapsed: Duration,
+) {
+    handles.with_borrow_mut(|handles| {
+        let (count, duration) = handles.entry(key).or_insert_with(make);
+        count.increment(1);
+        duration.record(elapsed.as_secs_f64());
+    });
 }
 
 /// One answered HTTP request; `route` is the matched template (`unmatched` for none).
 pub fn http_request(route: &'static str, status: u16, elapsed: Duration) {
-    HTTP_HANDLES.with_borrow_mut(|handles| {
-        let (requests, duration) = handles.entry((route, status)).or_insert_with(|| {
+    count_and_time(
+        &HTTP_HANDLES,
+        (route, status),
+        || {
             (
                 counter!(HTTP_REQUESTS, "route" => route, "status" => status_label(status)),
                 histogram!(HTTP_DURATION, "route" => route),
             )
-        });
-        requests.increment(1);
-        duration.record(elapsed.as_secs_f64());
-    });
+        },
+        elapsed,
+    );
 }
 
 /// What one Web API call to Spotify came to.
@@ -175,16 +192,17 @@ impl SpotifyOutcome {
 /// One Web API call to Spotify.
 pub fn spotify_request(endpoint: Endpoint, outcome: SpotifyOutcome, elapsed: Duration) {
     let (endpoint, outcome) = (endpoint.name(), outcome.as_str());
-    SPOTIFY_HANDLES.with_borrow_mut(|handles| {
-        let (requests, duration) = handles.entry((endpoint, outcome)).or_insert_with(|| {
+    count_and_time(
+        &SPOTIFY_HANDLES,
+        (endpoint, outcome),
+        || {
             (
                 counter!(SPOTIFY_REQUESTS, "endpoint" => endpoint, "outcome" => outcome),
                 histogram!(SPOTIFY_DURATION, "endpoint" => endpoint),
             )
-        });
-        requests.increment(1);
-        duration.record(elapsed.as_secs_f64());
-    });
+        },
+        elapsed,
+    );
 }
 
 /// How one Spotify refresh ended.
