@@ -8,7 +8,6 @@ pub mod config;
 pub mod credentials;
 pub mod crypto;
 pub mod domain;
-pub mod drain;
 pub mod error;
 pub mod fast_hash;
 pub mod key_commands;

@@ -5,15 +5,15 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::dev::{Server, ServerHandle, Service};
+use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use broker_proto::limits::HeaderLimit;
+use broker_proto::shutdown::{self, RequestsUnderWay};
 
 use crate::background::Background;
 use crate::config::Settings;
 use crate::credentials::AcceptedTokens;
-use crate::drain::RequestsUnderWay;
 use crate::lifecycle::{Lifecycle, ReplicaMemory};
 use crate::linked::{LinkedAccounts, LinkedSettings, RefreshTasks, TokenMemory};
 use crate::proxy::{CacheSettings, Cooldown, Fetched, Proxy, ProxySettings, ResponseCache};
@@ -241,15 +241,13 @@ impl Application {
         let mut server = self.server;
         let result = tokio::select! {
             result = &mut server => result,
-            graceful = stop_signal() => {
-                let stop = stop_main(
-                    &main,
-                    admin.as_ref().map(|(handle, _)| handle),
-                    &self.under_way,
-                    self.shutdown_timeout,
-                    graceful,
-                );
-                // The server's own future carries out its commands, so both are awaited together.
+            kind = shutdown::stop_signal() => {
+                // Both listeners stop accepting, and the requests under way on either finish, before the
+                // main server stops.
+                let listeners: Vec<_> = std::iter::once(&main)
+                    .chain(admin.as_ref().map(|(handle, _)| handle))
+                    .collect();
+                let stop = shutdown::stop(&listeners, &self.under_way, self.shutdown_timeout, kind);
                 tokio::join!(stop, server).1
             }
         };
@@ -269,62 +267,8 @@ impl Application {
     }
 }
 
-/// Stops the main server. Gracefully (SIGTERM): both listeners stop accepting first, which keeps their
-/// workers, and the requests under way finish (within `within`) before any worker is told to stop.
-async fn stop_main(
-    main: &ServerHandle,
-    admin: Option<&ServerHandle>,
-    under_way: &RequestsUnderWay,
-    within: Duration,
-    graceful: bool,
-) {
-    if graceful {
-        if let Some(admin) = admin {
-            admin.pause().await;
-        }
-        main.pause().await;
-        if !under_way.drained(within).await {
-            tracing::warn!(
-                requests = under_way.count(),
-                "requests still under way at server.shutdown_timeout_s"
-            );
-        }
-    }
-    main.stop(graceful).await;
-}
-
-/// The first stop signal: `true` for SIGTERM (a graceful stop, as systemd and Kubernetes send), `false`
-/// for SIGINT or SIGQUIT (stop now, as actix-web does).
-async fn stop_signal() -> bool {
-    use tokio::signal::unix::{SignalKind, signal};
-    let listen = |kind| {
-        signal(kind).map_err(|err| tracing::warn!(error = %err, "cannot listen for a stop signal"))
-    };
-    let (Ok(mut term), Ok(mut int), Ok(mut quit)) = (
-        listen(SignalKind::terminate()),
-        listen(SignalKind::interrupt()),
-        listen(SignalKind::quit()),
-    ) else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => {
-            tracing::info!("SIGTERM received; finishing the requests under way");
-            true
-        }
-        _ = int.recv() => {
-            tracing::info!("SIGINT received; stopping now");
-            false
-        }
-        _ = quit.recv() => {
-            tracing::info!("SIGQUIT received; stopping now");
-            false
-        }
-    }
-}
-
 /// Starts serving `routes` on `listener` (the server runs once awaited). It does not listen for
-/// signals itself (see `stop_signal`), and counts every request in `under_way`. Requests over the header limit
+/// signals itself (see `shutdown::stop_signal`), and counts every request in `under_way`. Requests over the header limit
 /// are refused before routing, and still logged and counted.
 fn serve(
     listener: TcpListener,
@@ -337,17 +281,8 @@ fn serve(
     let state = state.clone();
     let under_way = under_way.clone();
     Ok(HttpServer::new(move || {
-        let under_way = under_way.clone();
         App::new()
-            .wrap_fn(move |request, service| {
-                let counted = under_way.enter();
-                let answer = service.call(request);
-                async move {
-                    let answer = answer.await;
-                    drop(counted);
-                    answer
-                }
-            })
+            .wrap(under_way.clone())
             .wrap(header_limit)
             .wrap(actix_web::middleware::from_fn(crate::telemetry::access_log))
             .app_data(state.clone())

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod limits;
 pub mod metrics;
+pub mod shutdown;
 
 /// The skill's own credential at the broker.
 pub const SERVICE_TOKEN_HEADER: &str = "X-Service-Token";

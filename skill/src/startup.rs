@@ -8,6 +8,7 @@ use actix_web::http::Method;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context as _;
 use broker_proto::limits::HeaderLimit;
+use broker_proto::shutdown::{self, RequestsUnderWay};
 use tracing_actix_web::TracingLogger;
 
 use crate::broker::BrokerClient;
@@ -28,10 +29,15 @@ pub struct AppState {
     pub time_budget: Duration,
 }
 
+/// How long the requests under way get to finish after SIGTERM: more than Alexa waits for an answer.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// A built, bound, not yet running skill.
 pub struct Application {
     address: SocketAddr,
     server: Server,
+    /// Requests under way, waited for on SIGTERM.
+    under_way: RequestsUnderWay,
 }
 
 impl std::fmt::Debug for Application {
@@ -83,8 +89,11 @@ impl Application {
         let address = listener.local_addr().context("reading the bound address")?;
         let header_limit =
             HeaderLimit::new(settings.max_header_bytes).rendered_by(SkillError::refuse_oversized);
+        let under_way = RequestsUnderWay::default();
+        let counted = under_way.clone();
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(counted.clone())
                 .wrap(header_limit)
                 .wrap(TracingLogger::default())
                 .app_data(state.clone())
@@ -95,11 +104,16 @@ impl Application {
                     Err::<HttpResponse, _>(SkillError::NotFound)
                 }))
         })
-        .shutdown_timeout(10)
+        .shutdown_timeout(SHUTDOWN_TIMEOUT.as_secs())
         .listen(listener)
         .context("starting the HTTP server")?
+        .disable_signals()
         .run();
-        Ok(Self { address, server })
+        Ok(Self {
+            address,
+            server,
+            under_way,
+        })
     }
 
     /// The bound address.
@@ -112,10 +126,20 @@ impl Application {
         self.address.port()
     }
 
-    /// Serves until SIGTERM or SIGINT, then finishes in-flight requests (up to 10 s).
+    /// Serves until SIGTERM (no new connections; the requests under way finish, within 10 s) or
+    /// SIGINT/SIGQUIT (at once).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         tracing::info!(address = %self.address, "skill listening");
-        self.server.await
+        let handle = self.server.handle();
+        let mut server = self.server;
+        tokio::select! {
+            result = &mut server => result,
+            kind = shutdown::stop_signal() => {
+                let servers = [&handle];
+                let stop = shutdown::stop(&servers, &self.under_way, SHUTDOWN_TIMEOUT, kind);
+                tokio::join!(stop, server).1
+            }
+        }
     }
 }
 

@@ -1,6 +1,6 @@
 //! Three `broker serve` processes and one `skill serve` on loopback against one Postgres database act as
-//! one broker: links, refreshes, revocations, rate-limit pauses, crashes, graceful stops and a rolling
-//! restart, each shown with requests spread over the three.
+//! one broker: links, refreshes, revocations, rate-limit pauses, crashes, graceful stops (the skill's
+//! too) and a rolling restart, each shown with requests spread over the three.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -404,4 +404,68 @@ async fn a_rolling_restart_loses_no_link_and_no_token() {
         let (status, body) = cluster.spotify_get(base, token, "/me").await.unwrap();
         assert_eq!(status, StatusCode::OK, "{body}");
     }
+}
+
+/// SIGTERM to the skill while conversations wait on Spotify (made slow): every one of them is answered
+/// from Spotify, then the skill exits cleanly and takes no new connection. Before the skill counted its
+/// requests under way, actix-server could let a worker quit with them (as it did the broker's).
+#[tokio::test]
+async fn sigterm_lets_the_skill_finish_the_conversations_under_way() {
+    let mut cluster = Cluster::start(spawn_sandbox().await, 1, None, &[]).await;
+    let base = cluster.brokers[0].base_url();
+    let code = cluster.link_code(ALICE, &base, &base).await;
+    let alice = cluster.exchange(&base, &code).await;
+    let skill = cluster.start_skill(&base).await;
+    cluster.sandbox.client.set_latency(1500).await.unwrap();
+    cluster.sandbox.client.reset_counters().await.unwrap();
+
+    // Six different searches, so that none is coalesced with another: each is under way at the skill
+    // once its search has reached Spotify.
+    let asks: Vec<_> = (0..6)
+        .map(|i| {
+            let request = AlexaRequest::new(SKILL_ID)
+                .linked(&alice.access_token)
+                .intent("PlaySongIntent", &[("query", &format!("drain song {i}"))]);
+            cluster
+                .http
+                .post(format!("{skill}/alexa"))
+                .json(&request)
+                .send()
+        })
+        .collect();
+    let answers = futures::future::join_all(asks);
+    let terminate = async {
+        let started = Instant::now();
+        while cluster.sandbox.client.counters().await.unwrap().api_arrived < 6 {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the searches never reached spotify"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let (skill, _) = cluster.skill.as_ref().expect("the skill runs");
+        skill.terminate();
+    };
+    let (answers, ()) = tokio::join!(answers, terminate);
+    for answer in answers {
+        let answer = answer.expect("a conversation under way is answered, not cut");
+        assert_eq!(answer.status(), StatusCode::OK);
+        let body: serde_json::Value = answer.json().await.unwrap();
+        let speech = body["response"]["outputSpeech"]["ssml"].to_string();
+        for failure in ["taking too long", "trouble reaching", "couldn't reach"] {
+            assert!(!speech.contains(failure), "answered from Spotify: {body}");
+        }
+    }
+    let (mut skill_process, _) = cluster.skill.take().expect("the skill ran");
+    let status = skill_process.wait(Duration::from_secs(30)).await;
+    assert!(status.success(), "SIGTERM ends in a clean exit: {status}");
+    assert!(
+        cluster
+            .http
+            .get(format!("{skill}/healthz"))
+            .send()
+            .await
+            .is_err(),
+        "a stopped skill takes no new connection"
+    );
 }
