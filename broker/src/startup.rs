@@ -242,8 +242,8 @@ impl Application {
         let result = tokio::select! {
             result = &mut server => result,
             kind = shutdown::stop_signal() => {
-                // Both listeners stop accepting, and the requests under way on either finish, before the
-                // main server stops.
+                // Both listeners stop accepting, and the requests under way on either finish, before
+                // either server stops.
                 let listeners: Vec<_> = std::iter::once(&main)
                     .chain(admin.as_ref().map(|(handle, _)| handle))
                     .collect();
@@ -268,8 +268,8 @@ impl Application {
 }
 
 /// Starts serving `routes` on `listener` (the server runs once awaited). It does not listen for
-/// signals itself (see `shutdown::stop_signal`), and counts every request in `under_way`. Requests over the header limit
-/// are refused before routing, and still logged and counted.
+/// signals itself (see `shutdown::stop_signal`), and counts every request in `under_way`. Requests over
+/// the header limit are refused before routing, and still logged and counted.
 fn serve(
     listener: TcpListener,
     state: &web::Data<Arc<AppState>>,
