@@ -3,16 +3,15 @@
 
 use actix_web::HttpRequest;
 use actix_web::http::header;
+use broker_proto::header_names::{
+    ALEXA_USER_ID as ALEXA_USER_HEADER, SERVICE_TOKEN as SERVICE_TOKEN_HEADER,
+};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 
 use crate::domain::{AdminId, AlexaUserId, BrokerAccessToken};
 use crate::error::ApiError;
-
-// Header names as constants: a lookup by `&str` parses the name again on every request.
-const ALEXA_USER_HEADER: header::HeaderName = header::HeaderName::from_static("x-alexa-user-id");
-const SERVICE_TOKEN_HEADER: header::HeaderName = header::HeaderName::from_static("x-service-token");
 
 /// Accepted service or admin credentials, kept only as SHA-256 digests (computed once, at start) and
 /// compared in constant time.

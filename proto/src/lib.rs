@@ -16,6 +16,18 @@ pub const DEADLINE_HEADER: &str = "X-Request-Deadline-Ms";
 /// Where a proxied answer came from: `hit`, `miss`, `revalidated` or `stale`.
 pub const CACHE_HEADER: &str = "X-Broker-Cache";
 
+/// The same four headers as actix-web's `HeaderName`s, for the broker's hot path: a lookup by `&str`
+/// parses the name again on every request. (`HeaderName::from_static` takes only lowercase; a test ties
+/// each to its wire spelling above.)
+pub mod header_names {
+    use actix_web::http::header::HeaderName;
+
+    pub const SERVICE_TOKEN: HeaderName = HeaderName::from_static("x-service-token");
+    pub const ALEXA_USER_ID: HeaderName = HeaderName::from_static("x-alexa-user-id");
+    pub const DEADLINE: HeaderName = HeaderName::from_static("x-request-deadline-ms");
+    pub const CACHE: HeaderName = HeaderName::from_static("x-broker-cache");
+}
+
 /// Every normalized error code (DESIGN.md, "Normalized errors"); the wire string is the snake_case name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -168,6 +180,19 @@ pub struct LinkStatusBody {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn each_header_name_is_its_wire_spelling() {
+        use super::header_names;
+        for (name, wire) in [
+            (header_names::SERVICE_TOKEN, super::SERVICE_TOKEN_HEADER),
+            (header_names::ALEXA_USER_ID, super::ALEXA_USER_ID_HEADER),
+            (header_names::DEADLINE, super::DEADLINE_HEADER),
+            (header_names::CACHE, super::CACHE_HEADER),
+        ] {
+            assert_eq!(name.as_str(), wire.to_ascii_lowercase());
+        }
+    }
+
     use super::*;
 
     #[test]

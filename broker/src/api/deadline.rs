@@ -3,12 +3,10 @@
 use std::time::Duration;
 
 use actix_web::HttpRequest;
-use actix_web::http::header::HeaderName;
+use broker_proto::header_names::DEADLINE as DEADLINE_HEADER;
 use tokio::time::Instant;
 
 use crate::error::ApiError;
-
-const DEADLINE_HEADER: HeaderName = HeaderName::from_static("x-request-deadline-ms");
 
 /// Reads the budget; absent means `default`, and no budget is longer than `max`.
 pub fn from_request(

@@ -3,6 +3,7 @@
 
 use actix_web::http::{Method, StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use broker_proto::header_names::CACHE as CACHE_HEADER;
 
 use super::deadline;
 use crate::credentials;
@@ -14,8 +15,6 @@ use crate::state::SharedState;
 pub const PREFIX: &str = "/v1/spotify";
 /// The proxy's route label in the access line and the metrics.
 pub const ROUTE: &str = "/v1/spotify/{path}";
-/// `X-Broker-Cache`, a constant so that no answer parses the name again.
-const CACHE_HEADER: header::HeaderName = header::HeaderName::from_static("x-broker-cache");
 
 /// The handler behind every `/v1/*` path that is not link status.
 pub async fn forward(
