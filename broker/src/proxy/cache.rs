@@ -7,16 +7,24 @@
 //!
 //! Forgetting a link (or its player state) also voids every fetch that started before it: such a fetch
 //! still answers the callers who were waiting on it, but neither fills the cache nor takes new callers.
+//!
+//! The first caller of a fetch drives it in its own task: a miss nobody else asks for (every unique
+//! search) costs no task and no shared future. If that caller stops waiting before the fetch ends, the
+//! fetch moves to a task of its own and still fills the cache for whoever asks next.
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use actix_web::web::Bytes;
 use futures::FutureExt;
-use futures::future::{BoxFuture, Shared};
+use futures::future::BoxFuture;
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::Endpoint;
@@ -61,8 +69,110 @@ impl CachedAnswer {
     }
 }
 
-/// The shared outcome of one coalesced fetch (`None` if the fetch task died).
-pub type Flight<T> = Shared<BoxFuture<'static, Option<T>>>;
+/// A caller's wait for a fetch's outcome (`None` if the fetch panicked): the first caller leads the fetch,
+/// later ones join it.
+pub enum Flight<T: Clone + Send + Sync + 'static, F: Future<Output = T> + Send + 'static> {
+    Lead(Leader<T, F>),
+    Join(BoxFuture<'static, Option<T>>),
+}
+
+impl<T: Clone + Send + Sync + 'static, F: Future<Output = T> + Send + 'static> Future
+    for Flight<T, F>
+{
+    type Output = Option<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        match self.get_mut() {
+            Self::Lead(leader) => Pin::new(leader).poll(cx),
+            Self::Join(wait) => wait.as_mut().poll(cx),
+        }
+    }
+}
+
+/// A fetch's outcome, set once by whoever drives the fetch to its end, and awaited by the callers who
+/// joined it.
+struct Outcome<T> {
+    value: OnceLock<Option<T>>,
+    published: Notify,
+}
+
+impl<T: Clone> Outcome<T> {
+    fn publish(&self, value: Option<T>) {
+        let _ = self.value.set(value);
+        self.published.notify_waiters();
+    }
+
+    async fn wait(self: Arc<Self>) -> Option<T> {
+        loop {
+            let published = self.published.notified();
+            tokio::pin!(published);
+            // Registered before the value is read, so a publish in between is not missed.
+            published.as_mut().enable();
+            if let Some(value) = self.value.get() {
+                return value.clone();
+            }
+            published.await;
+        }
+    }
+}
+
+/// The first caller's wait: it polls the fetch itself. Dropped before the fetch ends (the caller's
+/// deadline passed, or its client went away), it hands the fetch to a task of its own.
+pub struct Leader<T: Clone + Send + Sync + 'static, F: Future<Output = T> + Send + 'static> {
+    fetch: Option<Pin<Box<F>>>,
+    outcome: Arc<Outcome<T>>,
+    /// Held until the outcome is published.
+    guard: Option<FlightGuard<T>>,
+}
+
+impl<T: Clone + Send + Sync + 'static, F: Future<Output = T> + Send + 'static> Future
+    for Leader<T, F>
+{
+    type Output = Option<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        let this = self.get_mut();
+        let Some(fetch) = this.fetch.as_mut() else {
+            return Poll::Ready(this.outcome.value.get().cloned().flatten());
+        };
+        let value = match std::panic::catch_unwind(AssertUnwindSafe(|| fetch.as_mut().poll(cx))) {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(value)) => Some(value),
+            Err(_) => None,
+        };
+        this.fetch = None;
+        this.outcome.publish(value.clone());
+        this.guard = None;
+        Poll::Ready(value)
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static, F: Future<Output = T> + Send + 'static> Drop
+    for Leader<T, F>
+{
+    fn drop(&mut self) {
+        let Some(fetch) = self.fetch.take() else {
+            return;
+        };
+        let outcome = Arc::clone(&self.outcome);
+        let guard = self.guard.take();
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    let value = AssertUnwindSafe(fetch).catch_unwind().await.ok();
+                    outcome.publish(value);
+                    drop(guard);
+                });
+            }
+            // No runtime left to finish it (the process is stopping): the joined callers get no answer.
+            Err(_) => {
+                drop(fetch);
+                outcome.publish(None);
+                drop(guard);
+            }
+        }
+    }
+}
 
 /// A ticket taken when a fetch starts: the cache accepts its answer only if nothing about the link was
 /// forgotten since.
@@ -73,7 +183,7 @@ pub struct FetchTicket {
 
 struct InFlight<T> {
     id: u64,
-    flight: Flight<T>,
+    outcome: Arc<Outcome<T>>,
 }
 
 type Registry<T> = Arc<Mutex<HashMap<CacheKey, InFlight<T>, FastHash>>>;
@@ -124,7 +234,7 @@ fn lock<T>(registry: &Mutex<T>) -> MutexGuard<'_, T> {
     }
 }
 
-/// Removes a flight from the registry when its task ends, however it ends (a panic included), unless a
+/// Removes a flight from the registry when its fetch ends, however it ends (a panic included), unless a
 /// newer flight for the same key has replaced it.
 struct FlightGuard<T: Clone + Send + Sync + 'static> {
     registry: Registry<T>,
@@ -213,35 +323,39 @@ impl<T: Clone + Send + Sync + 'static> ResponseCache<T> {
             || (key.endpoint.is_player_state() && after(&self.player_forgotten))
     }
 
-    /// Joins the fetch already under way for `key`, or starts `fetch` on its own task (so it finishes
-    /// and fills the cache even if every caller gives up waiting); `true` with it when joined.
-    pub fn join_or_start<F>(&self, key: &CacheKey, fetch: F) -> (Flight<T>, bool)
+    /// Joins the fetch already under way for `key`, or leads `fetch` (see the module's notes on how it
+    /// still finishes and fills the cache when every caller gives up waiting); `true` with it when joined.
+    pub fn join_or_start<F>(&self, key: &CacheKey, fetch: F) -> (Flight<T, F>, bool)
     where
         F: Future<Output = T> + Send + 'static,
     {
         let mut in_flight = lock(&self.in_flight);
         if let Some(existing) = in_flight.get(key) {
-            return (existing.flight.clone(), true);
+            let wait = Arc::clone(&existing.outcome).wait().boxed();
+            return (Flight::Join(wait), true);
         }
         let id = self.tick();
-        let guard = FlightGuard {
-            registry: Arc::clone(&self.in_flight),
-            key: key.clone(),
-            id,
-        };
-        let task = tokio::spawn(async move {
-            let _guard = guard;
-            fetch.await
+        let outcome = Arc::new(Outcome {
+            value: OnceLock::new(),
+            published: Notify::new(),
         });
-        let flight: Flight<T> = async move { task.await.ok() }.boxed().shared();
         in_flight.insert(
             key.clone(),
             InFlight {
                 id,
-                flight: flight.clone(),
+                outcome: Arc::clone(&outcome),
             },
         );
-        (flight, false)
+        let leader = Leader {
+            fetch: Some(Box::pin(fetch)),
+            outcome,
+            guard: Some(FlightGuard {
+                registry: Arc::clone(&self.in_flight),
+                key: key.clone(),
+                id,
+            }),
+        };
+        (Flight::Lead(leader), false)
     }
 
     /// Drops every entry of a link and detaches its fetches under way (revocation, relink).
@@ -374,6 +488,54 @@ mod tests {
         );
         let _ = release.send(());
         assert_eq!(first.await, Some(1));
+        assert_eq!(cache.fetches_in_flight(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_fetch_outlives_a_leader_that_stops_waiting() {
+        let cache = cache();
+        let player = key(Endpoint::Player);
+        let (release, wait) = tokio::sync::oneshot::channel::<()>();
+        let (finished, fetch_ended) = tokio::sync::oneshot::channel::<()>();
+        let (leader, joined) = cache.join_or_start(&player, async move {
+            let _ = wait.await;
+            let _ = finished.send(());
+            1
+        });
+        assert!(!joined);
+        let gave_up = tokio::time::timeout(Duration::from_millis(10), leader).await;
+        assert!(gave_up.is_err(), "the fetch is still waiting");
+        let (joiner, joined) = cache.join_or_start(&player, async { 2 });
+        assert!(joined, "the fetch is still under way without its leader");
+        let _ = release.send(());
+        assert_eq!(
+            joiner.await,
+            Some(1),
+            "a joined caller gets the fetch's answer"
+        );
+        assert!(fetch_ended.await.is_ok());
+        assert_eq!(cache.fetches_in_flight(), 0);
+    }
+
+    #[tokio::test]
+    async fn joined_callers_get_the_leaders_answer() {
+        let cache = cache();
+        let me = key(Endpoint::Me);
+        let (release, wait) = tokio::sync::oneshot::channel::<()>();
+        let (leader, _) = cache.join_or_start(&me, async move {
+            let _ = wait.await;
+            7
+        });
+        let joiners: Vec<_> = (0..3)
+            .map(|_| cache.join_or_start(&me, async { 8 }))
+            .inspect(|(_, joined)| assert!(joined))
+            .map(|(flight, _)| tokio::spawn(flight))
+            .collect();
+        let _ = release.send(());
+        assert_eq!(leader.await, Some(7));
+        for joiner in joiners {
+            assert_eq!(joiner.await.unwrap(), Some(7));
+        }
         assert_eq!(cache.fetches_in_flight(), 0);
     }
 

@@ -86,6 +86,8 @@ pub struct WebApi {
     timeout: Duration,
     /// `{api_url}` parsed once; each call's URL is a copy with its path and query set.
     base: url::Url,
+    /// `{api_url}` up to its path (`https://api.spotify.com`).
+    base_origin: String,
     /// `{api_url}`'s path followed by `/v1`, without a trailing slash.
     path_prefix: String,
     max_retries: u32,
@@ -102,6 +104,7 @@ impl WebApi {
             http,
             timeout,
             base: api_url.clone(),
+            base_origin: api_url[..url::Position::BeforePath].to_owned(),
             path_prefix: format!("{}/v1", api_url.path().trim_end_matches('/')),
             max_retries,
         }
@@ -229,11 +232,53 @@ impl WebApi {
         builder.body(body).map_err(SendError::Request)
     }
 
-    /// [`Self::url`] as the URI hyper sends.
+    /// [`Self::url`] as the URI hyper sends. A path and query the URL parser would leave as they are
+    /// (the common case) are appended to the base without it.
     fn uri(&self, path_and_query: &str) -> Result<Uri, SendError> {
-        Uri::try_from(String::from(self.url(path_and_query)))
-            .map_err(|err| SendError::Request(err.into()))
+        let whole = if is_left_as_is(path_and_query) {
+            [
+                self.base_origin.as_str(),
+                self.path_prefix.as_str(),
+                path_and_query,
+            ]
+            .concat()
+        } else {
+            String::from(self.url(path_and_query))
+        };
+        Uri::try_from(whole).map_err(|err| SendError::Request(err.into()))
     }
+}
+
+/// Whether the URL parser leaves `path_and_query` as it is: a path without dot segments or escapes, and
+/// a path and query of printable ASCII that it would not percent-encode.
+fn is_left_as_is(path_and_query: &str) -> bool {
+    let (path, query) = path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query, ""));
+    let path_ok = path.starts_with('/')
+        && path.bytes().all(|b| {
+            b.is_ascii_alphanumeric()
+                || matches!(
+                    b,
+                    b'/' | b'-'
+                        | b'_'
+                        | b'~'
+                        | b':'
+                        | b'@'
+                        | b','
+                        | b'='
+                        | b'+'
+                        | b'&'
+                        | b'!'
+                        | b'$'
+                        | b'*'
+                        | b';'
+                )
+        });
+    let query_ok = query.bytes().all(|b| {
+        (0x21..0x7f).contains(&b) && !matches!(b, b'"' | b'#' | b'<' | b'>' | b'\'' | b'\\')
+    });
+    path_ok && query_ok
 }
 
 fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
@@ -259,6 +304,31 @@ mod tests {
             Duration::from_secs(1),
             0,
         )
+    }
+
+    #[test]
+    fn only_what_the_url_parser_leaves_alone_skips_it() {
+        for path_and_query in [
+            "/me",
+            "/me/player?market=US",
+            "/search?type=track&q=daft%20punk&limit=5",
+            "/me/player/queue?uri=spotify:track:4uLU6hMCjMI75M1A2tKUQC",
+        ] {
+            assert!(is_left_as_is(path_and_query), "{path_and_query}");
+        }
+        for path_and_query in [
+            "me",
+            "/me/../admin",
+            "/me/%2e%2e/admin",
+            "/me/./player",
+            "/me\\admin",
+            "/search?q=caf\u{e9}",
+            "/search?q=a b",
+            "/search?q=a#b",
+            "/search?q='a'",
+        ] {
+            assert!(!is_left_as_is(path_and_query), "{path_and_query}");
+        }
     }
 
     #[test]
@@ -339,11 +409,24 @@ mod tests {
                 "/playlists/37i9dQZF1DXcBWIGoYBM5M/items?limit=10",
                 "/me/player/queue?uri=spotify:track:4uLU6hMCjMI75M1A2tKUQC",
                 "/search?",
+                "/me/../admin",
+                "/me/%2e%2E/admin?x=1",
+                "/me/./player",
+                "/me\\..\\admin",
+                "/search?q='quoted' \"twice\"&type=track",
+                "/search?q=%41%zz&type=track",
+                "/albums/4aawyAB9vmqN3uQ7FjRGTy/tracks?limit=50&offset=0&market=from_token",
             ] {
                 let whole = format!("{}/v1{}", base.trim_end_matches('/'), path_and_query);
+                let parsed = url::Url::parse(&whole).unwrap();
                 assert_eq!(
                     api.url(path_and_query).as_str(),
-                    url::Url::parse(&whole).unwrap().as_str(),
+                    parsed.as_str(),
+                    "{base} + {path_and_query}"
+                );
+                assert_eq!(
+                    api.uri(path_and_query).unwrap(),
+                    Uri::try_from(parsed.as_str()).unwrap(),
                     "{base} + {path_and_query}"
                 );
             }
