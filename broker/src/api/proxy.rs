@@ -39,7 +39,7 @@ pub async fn forward(
     state.linked.active_link(&access).await?;
     let path_and_query = match request.query_string() {
         "" => path.to_owned(),
-        query => format!("{path}?{query}"),
+        query => [path, "?", query].concat(),
     };
     let body = if request.method() == Method::GET {
         None

@@ -17,7 +17,7 @@ pub struct TokenHash(String);
 
 impl TokenHash {
     pub fn of(secret: &str) -> Self {
-        Self(format!("{:x}", Sha256::digest(secret.as_bytes())))
+        Self(hex::encode(Sha256::digest(secret.as_bytes())))
     }
 
     pub fn as_str(&self) -> &str {
@@ -119,6 +119,14 @@ secret_token!(
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_token_hash_is_the_lowercase_hex_sha256() {
+        assert_eq!(
+            TokenHash::of("abc").as_str(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
 
     #[test]
     fn generated_tokens_parse_and_hash_stably() {

@@ -88,6 +88,9 @@ pub struct WebApi {
     base: url::Url,
     /// `{api_url}` up to its path (`https://api.spotify.com`).
     base_origin: String,
+    /// The `Host` header every call sends, made once (the HTTP client would otherwise format it per
+    /// call when the port is not the scheme's default).
+    host: Option<HeaderValue>,
     /// `{api_url}`'s path followed by `/v1`, without a trailing slash.
     path_prefix: String,
     max_retries: u32,
@@ -105,6 +108,7 @@ impl WebApi {
             timeout,
             base: api_url.clone(),
             base_origin: api_url[..url::Position::BeforePath].to_owned(),
+            host: host_header(api_url),
             path_prefix: format!("{}/v1", api_url.path().trim_end_matches('/')),
             max_retries,
         }
@@ -213,6 +217,9 @@ impl WebApi {
             .method(request.method.clone())
             .uri(self.uri(&request.path_and_query)?)
             .header(header::AUTHORIZATION, authorization);
+        if let Some(host) = &self.host {
+            builder = builder.header(header::HOST, host.clone());
+        }
         if let Some(etag) = &request.if_none_match {
             builder = builder.header(header::IF_NONE_MATCH, etag);
         }
@@ -247,6 +254,16 @@ impl WebApi {
         };
         Uri::try_from(whole).map_err(|err| SendError::Request(err.into()))
     }
+}
+
+/// `host[:port]`, the port only when it is not the scheme's default, as the HTTP client writes it.
+fn host_header(api_url: &url::Url) -> Option<HeaderValue> {
+    let host = api_url.host_str()?;
+    let value = match api_url.port() {
+        Some(port) => HeaderValue::try_from(format!("{host}:{port}")),
+        None => HeaderValue::try_from(host),
+    };
+    value.ok()
 }
 
 /// Whether the URL parser leaves `path_and_query` as it is: a path without dot segments or escapes, and
@@ -304,6 +321,31 @@ mod tests {
             Duration::from_secs(1),
             0,
         )
+    }
+
+    #[test]
+    fn the_host_header_names_the_port_only_when_it_is_not_the_default() {
+        for (api_url, host) in [
+            ("https://api.spotify.com", "api.spotify.com"),
+            ("https://api.spotify.com:443/", "api.spotify.com"),
+            ("https://api.spotify.com:8443", "api.spotify.com:8443"),
+            ("http://127.0.0.1:18091", "127.0.0.1:18091"),
+            ("http://[::1]:80/spotify/", "[::1]"),
+        ] {
+            let request = web_api(api_url)
+                .http_request(
+                    &ApiRequest {
+                        method: Method::GET,
+                        path_and_query: "/me".into(),
+                        body: None,
+                        content_type: None,
+                        if_none_match: None,
+                    },
+                    &SecretString::from("t"),
+                )
+                .unwrap();
+            assert_eq!(request.headers()[header::HOST], host, "{api_url}");
+        }
     }
 
     #[test]
