@@ -163,6 +163,21 @@ impl Process {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Whether this process has logged that it listens at `url`'s host and port. A ready answer alone
+    /// may come from another test's server: ports are picked free, then bound, and another test can
+    /// bind the same port in between (this process then fails to bind and exits).
+    pub fn says_it_listens_at(&self, url: &str) -> bool {
+        let authority = url
+            .split_once("://")
+            .map_or(url, |(_, rest)| rest)
+            .split('/')
+            .next()
+            .unwrap_or_default();
+        self.output()
+            .lines()
+            .any(|line| line.contains("listening") && line.contains(authority))
+    }
+
     /// Sends SIGTERM (a graceful stop, as systemd and Kubernetes do).
     pub fn terminate(&self) {
         let status = std::process::Command::new("kill")
@@ -196,7 +211,7 @@ pub async fn wait_ready(process: &mut Process, url: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Ok(response) = http.get(url).send().await {
-            if response.status() == StatusCode::OK {
+            if response.status() == StatusCode::OK && process.says_it_listens_at(url) {
                 return;
             }
         }

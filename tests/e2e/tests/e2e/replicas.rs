@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use e2e::process::{Cluster, SKILL_ID};
+use e2e::process::{Cluster, SKILL_ID, free_port};
 use e2e::{ALICE, BOB, spawn_sandbox};
 use reqwest::{Method, StatusCode};
 use skill::test_support::AlexaRequest;
@@ -468,4 +468,25 @@ async fn sigterm_lets_the_skill_finish_the_conversations_under_way() {
             .is_err(),
         "a stopped skill takes no new connection"
     );
+}
+
+/// The harness takes a replica for ready only once it says it listens on its own port: another server's
+/// ready answer on a port the replica could not bind does not count. (Ports are picked free, then bound,
+/// and two tests once picked the same one: a replica that had exited was taken for started, and the
+/// test failed later with "connection refused".)
+#[tokio::test]
+async fn a_replica_that_could_not_bind_its_port_is_not_taken_for_ready() {
+    let cluster = Cluster::start(spawn_sandbox().await, 1, None, &[]).await;
+    let taken = cluster.brokers[0].port;
+    let second = tokio::spawn(async move {
+        cluster.start_broker(1, taken, free_port()).await;
+    })
+    .await;
+    let panic = second.expect_err("a replica whose port is taken is not ready");
+    let message = panic.into_panic();
+    let message = message
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .unwrap_or_default();
+    assert!(message.contains("broker-1 exited"), "{message}");
 }
