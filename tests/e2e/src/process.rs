@@ -163,19 +163,48 @@ impl Process {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// Whether this process has logged that it listens at `url`'s host and port. A ready answer alone
-    /// may come from another test's server: ports are picked free, then bound, and another test can
-    /// bind the same port in between (this process then fails to bind and exits).
-    pub fn says_it_listens_at(&self, url: &str) -> bool {
-        let authority = url
+    /// Whether this process holds the socket listening at `url`'s port (Linux: `/proc/net/tcp*` names the
+    /// listening socket, `/proc/<pid>/fd` the process's sockets). A ready answer alone may come from
+    /// another test's server: ports are picked free, then bound, and another test can bind the same port
+    /// in between (this process then fails to bind and exits).
+    pub fn listens_at(&self, url: &str) -> bool {
+        let Some(port) = url
             .split_once("://")
-            .map_or(url, |(_, rest)| rest)
-            .split('/')
-            .next()
-            .unwrap_or_default();
-        self.output()
-            .lines()
-            .any(|line| line.contains("listening") && line.contains(authority))
+            .and_then(|(_, rest)| rest.split('/').next())
+            .and_then(|authority| authority.rsplit_once(':'))
+            .and_then(|(_, port)| port.parse::<u16>().ok())
+        else {
+            return false;
+        };
+        let Some(pid) = self.child.id() else {
+            return false;
+        };
+        let local = format!(":{port:04X}");
+        let listening: Vec<String> = ["/proc/net/tcp", "/proc/net/tcp6"]
+            .iter()
+            .filter_map(|table| std::fs::read_to_string(table).ok())
+            .flat_map(|table| {
+                table
+                    .lines()
+                    .skip(1)
+                    .filter_map(|line| {
+                        let fields: Vec<&str> = line.split_whitespace().collect();
+                        // local address, state (0A: LISTEN), inode
+                        (fields.len() > 9 && fields[1].ends_with(&local) && fields[3] == "0A")
+                            .then(|| format!("socket:[{}]", fields[9]))
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .into_iter()
+            .flatten()
+            .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
+            .any(|target| {
+                listening
+                    .iter()
+                    .any(|socket| target.as_os_str() == socket.as_str())
+            })
     }
 
     /// Sends SIGTERM (a graceful stop, as systemd and Kubernetes do).
@@ -211,7 +240,7 @@ pub async fn wait_ready(process: &mut Process, url: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Ok(response) = http.get(url).send().await {
-            if response.status() == StatusCode::OK && process.says_it_listens_at(url) {
+            if response.status() == StatusCode::OK && process.listens_at(url) {
                 return;
             }
         }
