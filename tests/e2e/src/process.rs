@@ -1,9 +1,10 @@
 //! The real `broker` and `skill` binaries as separate processes on loopback ports against one fresh
 //! database and the sandbox Spotify, for the tests that deploy them as operators do (replicas, Caddy).
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
@@ -104,12 +105,24 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
-/// A free loopback port (bound and released: another process may take it in between, which is rare).
+/// A free loopback port (bound and released: another process may take it in between, which is rare),
+/// never one this process was given before. The kernel can hand the same free port out again at once,
+/// and the suite's tests run in one process: two of them (or two ports of one test) were given the same
+/// port.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
+    static GIVEN: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut given = GIVEN
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if given.insert(port) {
+            return port;
+        }
+    }
 }
 
 /// One running child process whose output goes to a log file; killed when dropped.
@@ -623,3 +636,15 @@ impl Cluster {
 
 /// The skill id the process skill is configured with.
 pub const SKILL_ID: &str = "amzn1.ask.skill.00000000-0000-0000-0000-00000000e2e0";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_port_never_gives_a_port_twice() {
+        let ports: Vec<u16> = (0..2_000).map(|_| free_port()).collect();
+        let distinct: BTreeSet<u16> = ports.iter().copied().collect();
+        assert_eq!(distinct.len(), ports.len());
+    }
+}

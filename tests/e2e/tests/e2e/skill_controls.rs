@@ -827,11 +827,7 @@ async fn a_broker_failure_at_launch_keeps_the_session_open() {
     let rig = Rig::start(Backend::Sqlite).await;
     let token = rig.link(ALICE).await;
     // A skill whose broker is down: a port that was free a moment ago.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = e2e::process::free_port();
     let skill = TestSkill::spawn_with(TestSkillOptions::new(
         &format!("http://127.0.0.1:{port}"),
         &rig.broker.service_token,
