@@ -269,32 +269,20 @@ fn host_header(api_url: &url::Url) -> Option<HeaderValue> {
 /// Whether the URL parser leaves `path_and_query` as it is: a path without dot segments or escapes, and
 /// a path and query of printable ASCII that it would not percent-encode.
 fn is_left_as_is(path_and_query: &str) -> bool {
+    /// Besides letters and digits, what a path may hold that the parser neither escapes nor resolves.
+    const PATH_PUNCTUATION: &[u8] = b"/-_~:@,=+&!$*;";
+    /// Printable ASCII the parser escapes in a query (and `\`, which it would keep but hyper may refuse).
+    const QUERY_ESCAPED: &[u8] = b"\"#<>'\\";
     let (path, query) = path_and_query
         .split_once('?')
         .unwrap_or((path_and_query, ""));
     let path_ok = path.starts_with('/')
-        && path.bytes().all(|b| {
-            b.is_ascii_alphanumeric()
-                || matches!(
-                    b,
-                    b'/' | b'-'
-                        | b'_'
-                        | b'~'
-                        | b':'
-                        | b'@'
-                        | b','
-                        | b'='
-                        | b'+'
-                        | b'&'
-                        | b'!'
-                        | b'$'
-                        | b'*'
-                        | b';'
-                )
-        });
-    let query_ok = query.bytes().all(|b| {
-        (0x21..0x7f).contains(&b) && !matches!(b, b'"' | b'#' | b'<' | b'>' | b'\'' | b'\\')
-    });
+        && path
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || PATH_PUNCTUATION.contains(&b));
+    let query_ok = query
+        .bytes()
+        .all(|b| (0x21..0x7f).contains(&b) && !QUERY_ESCAPED.contains(&b));
     path_ok && query_ok
 }
 

@@ -125,6 +125,26 @@ pub fn free_port() -> u16 {
     }
 }
 
+/// The sockets listening on loopback or any address at `port`, as `/proc/<pid>/fd` links name them
+/// (`socket:[inode]`), read from `/proc/net/tcp` and `/proc/net/tcp6`.
+fn listening_sockets(port: u16) -> Vec<String> {
+    let local = format!(":{port:04X}");
+    let mut sockets = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(table) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for line in table.lines().skip(1) {
+            // Fields: slot, local address, remote address, state (0A: LISTEN), …, inode (the tenth).
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if fields.len() > 9 && fields[1].ends_with(&local) && fields[3] == "0A" {
+                sockets.push(format!("socket:[{}]", fields[9]));
+            }
+        }
+    }
+    sockets
+}
+
 /// One running child process whose output goes to a log file; killed when dropped.
 #[derive(Debug)]
 pub struct Process {
@@ -192,23 +212,7 @@ impl Process {
         let Some(pid) = self.child.id() else {
             return false;
         };
-        let local = format!(":{port:04X}");
-        let listening: Vec<String> = ["/proc/net/tcp", "/proc/net/tcp6"]
-            .iter()
-            .filter_map(|table| std::fs::read_to_string(table).ok())
-            .flat_map(|table| {
-                table
-                    .lines()
-                    .skip(1)
-                    .filter_map(|line| {
-                        let fields: Vec<&str> = line.split_whitespace().collect();
-                        // local address, state (0A: LISTEN), inode
-                        (fields.len() > 9 && fields[1].ends_with(&local) && fields[3] == "0A")
-                            .then(|| format!("socket:[{}]", fields[9]))
-                    })
-                    .collect::<Vec<_>>()
-            })
-            .collect();
+        let listening = listening_sockets(port);
         std::fs::read_dir(format!("/proc/{pid}/fd"))
             .into_iter()
             .flatten()
