@@ -65,6 +65,20 @@ pub struct CacheConfig {
     pub fresh_s: Freshness,
 }
 
+/// The HTTP versions the Web API's client speaks (`spotify.http_version`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HttpVersion {
+    /// HTTP/2 where the TLS handshake agrees on it (Spotify's API does), else HTTP/1.1; plain `http` URLs
+    /// get HTTP/1.1.
+    Auto,
+    /// HTTP/1.1 only.
+    Http1,
+    /// HTTP/2 only, over plain `http` URLs too (h2c with prior knowledge): for a local server known to
+    /// speak it, such as the benchmark's upstream.
+    Http2,
+}
+
 /// Fresh lifetimes per kind of endpoint, in seconds (`cache.fresh_s.*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 pub struct Freshness {
@@ -115,6 +129,8 @@ pub struct SpotifySettings {
     pub scopes: Vec<String>,
     /// Timeout of one call to Spotify, in milliseconds.
     pub timeout_ms: u64,
+    /// The HTTP versions Web API calls may use.
+    pub http_version: HttpVersion,
     /// Refresh the access token this many seconds before it expires.
     pub refresh_margin_s: i64,
     /// How long one replica may hold a link's refresh lease.
@@ -296,6 +312,7 @@ impl Settings {
                 ],
             )?
             .set_default("spotify.timeout_ms", 3000)?
+            .set_default("spotify.http_version", "auto")?
             .set_default("spotify.refresh_margin_s", 60)?
             .set_default("spotify.refresh_lease_s", 15)?
             .set_default("spotify.invalid_grant_confirm_ms", 1000)?
@@ -686,6 +703,20 @@ mod tests {
         assert_eq!(settings.oauth.authorize_per_minute_per_address, 30);
         assert_eq!(settings.oauth.authorize_per_minute_per_client, 600);
         assert_eq!(settings.server.max_header_bytes, 16 * 1024);
+    }
+
+    #[test]
+    fn the_http_version_is_one_of_three_named_values() {
+        let settings = Settings::load_with_env(None, env(&minimal())).unwrap();
+        assert_eq!(settings.spotify.http_version, HttpVersion::Auto);
+        for (value, version) in [("http1", HttpVersion::Http1), ("http2", HttpVersion::Http2)] {
+            let mut pairs = minimal();
+            pairs.push(("BROKER__SPOTIFY__HTTP_VERSION", value));
+            let settings = Settings::load_with_env(None, env(&pairs)).unwrap();
+            assert_eq!(settings.spotify.http_version, version);
+        }
+        let err = load_error("spotify.http_version", "http3");
+        assert!(err.contains("spotify.http_version"), "{err}");
     }
 
     #[test]

@@ -115,8 +115,11 @@ impl Application {
             Arc::clone(&linked),
             Arc::clone(&lifecycle),
             WebApi::new(
-                ThreadClients::new(Duration::from_millis(settings.spotify.timeout_ms))
-                    .context("building the spotify web api client")?,
+                ThreadClients::new(
+                    Duration::from_millis(settings.spotify.timeout_ms),
+                    settings.spotify.http_version,
+                )
+                .context("building the spotify web api client")?,
                 &settings.spotify.api_url,
                 Duration::from_millis(settings.spotify.timeout_ms),
                 settings.proxy.max_retries,

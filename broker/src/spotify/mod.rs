@@ -21,6 +21,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
+use crate::config::HttpVersion;
+
 /// The HTTP client of Spotify's accounts service and the profile call: never follows redirects, always
 /// times out, and never retries by itself. reqwest's own retry layer only retries refused HTTP/2 streams
 /// (this client speaks HTTP/1.1), yet it copied every request in case it would.
@@ -43,7 +45,7 @@ fn connect_timeout(timeout: Duration) -> Duration {
     timeout.min(Duration::from_secs(2))
 }
 
-/// The Web API's HTTP/1.1 connection pool: hyper's own client, without reqwest's layers (per call, reqwest
+/// The Web API's connection pool (HTTP/2 or HTTP/1.1, see [`ThreadClients::new`]): hyper's own client, without reqwest's layers (per call, reqwest
 /// parsed the URL twice for its redirect policy, copied the headers and added a timer; about a fifth of an
 /// uncached answer's instructions). Follows no redirects, and retries by itself only a request that never
 /// left (a pooled connection found closed before writing), which is safe for player commands too; timeouts
@@ -57,6 +59,8 @@ pub type WebClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 #[derive(Debug, Clone)]
 pub struct ThreadClients {
     connector: HttpsConnector<HttpConnector>,
+    /// Every connection speaks HTTP/2 (`spotify.http_version = "http2"`).
+    http2_only: bool,
     id: u64,
 }
 
@@ -71,20 +75,30 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 impl ThreadClients {
     /// Clients for calls that may take `timeout` (connecting gives up sooner, as [`http_client`]'s does),
     /// speaking TLS with the webpki roots to `https` URLs, and plain HTTP to `http` ones (the sandbox, the
-    /// benchmark's upstream). The timeout of a whole call is [`WebApi`]'s.
-    pub fn new(timeout: Duration) -> Result<Self, rustls::Error> {
+    /// benchmark's upstream), in the HTTP versions `version` allows. The timeout of a whole call is
+    /// [`WebApi`]'s.
+    ///
+    /// Over HTTP/2 a worker's concurrent calls share one connection: one write carries many requests and
+    /// one read many answers, where HTTP/1.1 needs a connection, a write and a read per call in flight.
+    pub fn new(timeout: Duration, version: HttpVersion) -> Result<Self, rustls::Error> {
         static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);
         http.set_connect_timeout(Some(connect_timeout(timeout)));
-        let connector = HttpsConnectorBuilder::new()
+        let builder = HttpsConnectorBuilder::new()
             .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())?
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
+            .https_or_http();
+        // The versions offered in the TLS handshake (ALPN); a plain connection speaks HTTP/1.1 unless
+        // the client is HTTP/2 only.
+        let connector = match version {
+            HttpVersion::Auto => builder.enable_all_versions().wrap_connector(http),
+            HttpVersion::Http1 => builder.enable_http1().wrap_connector(http),
+            HttpVersion::Http2 => builder.enable_http2().wrap_connector(http),
+        };
         Ok(Self {
             connector,
+            http2_only: version == HttpVersion::Http2,
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         })
     }
@@ -97,8 +111,10 @@ impl ThreadClients {
             }
             let client = Client::builder(TokioExecutor::new())
                 .pool_timer(TokioTimer::new())
+                .timer(TokioTimer::new())
                 .pool_idle_timeout(IDLE_TIMEOUT)
                 .pool_max_idle_per_host(IDLE_PER_HOST)
+                .http2_only(self.http2_only)
                 .build(self.connector.clone());
             clients.push((self.id, client.clone()));
             client

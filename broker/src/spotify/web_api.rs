@@ -301,10 +301,11 @@ pub fn path_only(path_and_query: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::HttpVersion;
 
     fn web_api(api_url: &str) -> WebApi {
         WebApi::new(
-            ThreadClients::new(Duration::from_secs(1)).unwrap(),
+            ThreadClients::new(Duration::from_secs(1), HttpVersion::Auto).unwrap(),
             &url::Url::parse(api_url).unwrap(),
             Duration::from_secs(1),
             0,

@@ -19,7 +19,7 @@ pub use seed::{
     DeviceSeed, EpisodeSeed, PlayerSeed, PlaylistSeed, Product, RefreshMode, TrackSeed, UserPatch,
     UserSeed,
 };
-pub use server::{Application, RunningSandbox, Signals, spawn};
+pub use server::{Application, RunningSandbox, Signals, send_at_once, spawn};
 pub use state::app::{AppMode, AppPatch, AppSettings, DEVELOPMENT_SEATS};
 pub use state::counters::CounterSnapshot;
 pub use state::faults::{FaultKind, FaultRule};

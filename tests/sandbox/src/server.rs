@@ -39,6 +39,15 @@ impl std::fmt::Debug for Application {
     }
 }
 
+/// An `on_connect` hook that sends each write at once. actix-http sets `TCP_NODELAY` on HTTP/1.1
+/// connections itself but not on HTTP/2 ones, whose small frames Nagle's algorithm would otherwise hold
+/// until the client's delayed ACK (40 ms a call).
+pub fn send_at_once(connection: &dyn std::any::Any, _: &mut actix_web::dev::Extensions) {
+    if let Some(stream) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() {
+        let _ = stream.set_nodelay(true);
+    }
+}
+
 impl Application {
     /// Binds `bind` and builds the server over a fresh state seeded from `config`.
     pub fn build(config: &SandboxConfig, bind: &str, signals: Signals) -> anyhow::Result<Self> {
@@ -56,9 +65,12 @@ impl Application {
                 .wrap(from_fn(routes::middleware::layer))
                 .configure(routes::configure)
         })
+        .on_connect(send_at_once)
         .workers(config.workers.max(1))
         .shutdown_timeout(1)
-        .listen(listener)
+        // HTTP/1.1, and HTTP/2 to a client that opens with its preface (h2c), as a broker with
+        // `spotify.http_version = "http2"` does.
+        .listen_auto_h2c(listener)
         .context("starting the HTTP server")?;
         if signals == Signals::Ignore {
             server = server.disable_signals();

@@ -86,8 +86,11 @@ async fn main() -> std::io::Result<()> {
             .route("/v1/me", web::get().to(profile))
             .route("/v1/{tail:.*}", web::get().to(answer))
     })
+    .on_connect(spotify_sandbox::send_at_once)
     .workers(args.workers.clamp(1, 64))
-    .bind(args.bind)?
+    // HTTP/1.1 and, to a client that starts with HTTP/2's preface, HTTP/2 (h2c): nginx speaks the one,
+    // the broker with `spotify.http_version = "http2"` the other, as it speaks HTTP/2 to Spotify.
+    .bind_auto_h2c(args.bind)?
     .run()
     .await
 }

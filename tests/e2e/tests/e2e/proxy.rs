@@ -357,6 +357,67 @@ async fn get_retried_on_5xx_but_put_is_not(backend: Backend) {
     );
 }
 
+/// `spotify.http_version = "http2"`: every Web API call goes over HTTP/2 (h2c to the sandbox), concurrent
+/// calls included, and the upstream discipline holds as over HTTP/1.1 (a GET retried after 503s, a player
+/// command never repeated). At the default, a plain `http` Spotify gets HTTP/1.1.
+#[tokio::test]
+async fn web_api_calls_speak_http2_when_configured() {
+    let http2 = [("spotify.http_version", "http2")];
+    let broker = spawn_broker(Backend::Sqlite, spawn_sandbox().await, &http2).await;
+    let (pair, _) = link(&broker, ALICE).await;
+    let skill = Skill::new(&broker, &pair.access_token);
+    let client = &broker.sandbox.client;
+    client.reset_counters().await.unwrap();
+
+    let answers = concurrently(20, |i| {
+        let skill = skill.clone();
+        async move {
+            skill
+                .get(&format!("/search?q=h2&type=track&offset={i}"))
+                .await
+        }
+    })
+    .await;
+    for answer in &answers {
+        answer.expect_ok(200);
+    }
+    client
+        .fail_next(2, 503, Some("/v1/me/player/devices"))
+        .await
+        .unwrap();
+    skill.get("/me/player/devices").await.expect_ok(200);
+    client
+        .fail_next(1, 502, Some("/v1/me/player/pause"))
+        .await
+        .unwrap();
+    skill
+        .put("/me/player/pause")
+        .await
+        .expect_error(503, "upstream_unavailable");
+    let counters = client.counters().await.unwrap();
+    assert_eq!(counters.api_arrived, 24, "{counters:?}");
+    assert_eq!(
+        counters.api_http2, 24,
+        "every call over HTTP/2: {counters:?}"
+    );
+    assert_eq!(counters.api_calls("GET /v1/me/player/devices"), 3);
+    assert_eq!(counters.api_calls("PUT /v1/me/player/pause"), 1);
+
+    let plain = spawn_broker(Backend::Sqlite, spawn_sandbox().await, &[]).await;
+    let (pair, _) = link(&plain, ALICE).await;
+    plain.sandbox.client.reset_counters().await.unwrap();
+    Skill::new(&plain, &pair.access_token)
+        .get("/me/player/devices")
+        .await
+        .expect_ok(200);
+    let counters = plain.sandbox.client.counters().await.unwrap();
+    assert_eq!(
+        (counters.api_arrived, counters.api_http2),
+        (1, 0),
+        "HTTP/1.1 to a plain-http Spotify at the default"
+    );
+}
+
 async fn cache_hit_makes_no_upstream_call(backend: Backend) {
     let broker = spawn_broker(backend, spawn_sandbox().await, &[]).await;
     let (pair, _) = link(&broker, ALICE).await;

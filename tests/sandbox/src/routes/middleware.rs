@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::{StatusCode, Version};
 use actix_web::middleware::Next;
 use actix_web::{Error, web};
 
@@ -31,7 +31,9 @@ pub async fn layer(
             .map(ServiceResponse::map_into_left_body);
     }
     if path != "/api/token" && path != "/authorize" {
-        sandbox.counters.api_arrival();
+        sandbox
+            .counters
+            .api_arrival(req.version() == Version::HTTP_2);
     }
     let latency = sandbox.faults.latency_ms();
     if latency > 0 {

@@ -22,6 +22,9 @@ pub struct CounterSnapshot {
     /// they are answered), so a test can tell that calls are under way.
     #[serde(default)]
     pub api_arrived: u64,
+    /// Web API calls that arrived over HTTP/2 (h2c: the sandbox speaks plain HTTP/1.1 and HTTP/2).
+    #[serde(default)]
+    pub api_http2: u64,
     /// Web API calls carrying `If-None-Match`.
     pub conditional_requests: u64,
     /// Web API calls answered 304 Not Modified.
@@ -84,9 +87,12 @@ impl Counters {
         });
     }
 
-    /// Counts a Web API call as it arrives.
-    pub fn api_arrival(&self) {
-        self.with(|c| c.api_arrived += 1);
+    /// Counts a Web API call as it arrives, and whether it came over HTTP/2.
+    pub fn api_arrival(&self, http2: bool) {
+        self.with(|c| {
+            c.api_arrived += 1;
+            c.api_http2 += u64::from(http2);
+        });
     }
 
     /// Counts a 304 answer.
