@@ -304,8 +304,12 @@ mod tests {
     use crate::config::HttpVersion;
 
     fn web_api(api_url: &str) -> WebApi {
+        web_api_speaking(api_url, HttpVersion::Http1)
+    }
+
+    fn web_api_speaking(api_url: &str, version: HttpVersion) -> WebApi {
         WebApi::new(
-            ThreadClients::new(Duration::from_secs(1), HttpVersion::Auto).unwrap(),
+            ThreadClients::new(Duration::from_secs(1), version).unwrap(),
             &url::Url::parse(api_url).unwrap(),
             Duration::from_secs(1),
             0,
@@ -378,8 +382,27 @@ mod tests {
         }
     }
 
+    /// Also: the TLS handshake offers the HTTP versions `spotify.http_version` allows (ALPN), so that
+    /// Spotify can agree on HTTP/2 at `auto`.
     #[tokio::test]
     async fn an_https_api_url_is_only_spoken_to_over_tls() {
+        const H2: &[u8] = b"\x02h2";
+        const HTTP1: &[u8] = b"\x08http/1.1";
+        let offers =
+            |hello: &[u8], protocol: &[u8]| hello.windows(protocol.len()).any(|w| w == protocol);
+        for (version, h2, http1) in [
+            (HttpVersion::Http1, false, false), // no ALPN: the server speaks HTTP/1.1
+            (HttpVersion::Auto, true, true),
+            (HttpVersion::Http2, true, false),
+        ] {
+            let hello = first_bytes_at_an_https_url(version).await;
+            assert_eq!(offers(&hello, H2), h2, "{version:?} offers h2");
+            assert_eq!(offers(&hello, HTTP1), http1, "{version:?} offers http/1.1");
+        }
+    }
+
+    /// What the client sends first to a plain-HTTP server named by an `https` URL.
+    async fn first_bytes_at_an_https_url(version: HttpVersion) -> Vec<u8> {
         // A server that answers plain HTTP: the client must not send the request (and its token) in clear.
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -394,7 +417,7 @@ mod tests {
             first.truncate(read);
             first
         });
-        let api = web_api(&format!("https://127.0.0.1:{port}"));
+        let api = web_api_speaking(&format!("https://127.0.0.1:{port}"), version);
         let request = ApiRequest {
             method: Method::GET,
             path_and_query: "/me".into(),
@@ -411,15 +434,16 @@ mod tests {
                 outcome,
                 Err(CallError::Unreachable(SendError::Connection(_)))
             ),
-            "{outcome:?}"
+            "{version:?}: {outcome:?}"
         );
         let first = server.await.unwrap();
         assert_eq!(
             first.first(),
             Some(&0x16),
-            "a TLS handshake record comes first"
+            "{version:?}: a TLS handshake record comes first"
         );
         assert!(!String::from_utf8_lossy(&first).contains("spotify-access-token"));
+        first
     }
 
     #[test]

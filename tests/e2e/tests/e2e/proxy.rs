@@ -359,7 +359,7 @@ async fn get_retried_on_5xx_but_put_is_not(backend: Backend) {
 
 /// `spotify.http_version = "http2"`: every Web API call goes over HTTP/2 (h2c to the sandbox), concurrent
 /// calls included, and the upstream discipline holds as over HTTP/1.1 (a GET retried after 503s, a player
-/// command never repeated). At the default, a plain `http` Spotify gets HTTP/1.1.
+/// command never repeated). At `auto`, a plain `http` Spotify gets HTTP/1.1 (only TLS can agree on HTTP/2).
 #[tokio::test]
 async fn web_api_calls_speak_http2_when_configured() {
     let http2 = [("spotify.http_version", "http2")];
@@ -403,7 +403,8 @@ async fn web_api_calls_speak_http2_when_configured() {
     assert_eq!(counters.api_calls("GET /v1/me/player/devices"), 3);
     assert_eq!(counters.api_calls("PUT /v1/me/player/pause"), 1);
 
-    let plain = spawn_broker(Backend::Sqlite, spawn_sandbox().await, &[]).await;
+    let auto = [("spotify.http_version", "auto")];
+    let plain = spawn_broker(Backend::Sqlite, spawn_sandbox().await, &auto).await;
     let (pair, _) = link(&plain, ALICE).await;
     plain.sandbox.client.reset_counters().await.unwrap();
     Skill::new(&plain, &pair.access_token)
@@ -414,7 +415,7 @@ async fn web_api_calls_speak_http2_when_configured() {
     assert_eq!(
         (counters.api_arrived, counters.api_http2),
         (1, 0),
-        "HTTP/1.1 to a plain-http Spotify at the default"
+        "HTTP/1.1 to a plain-http Spotify at auto"
     );
 }
 
