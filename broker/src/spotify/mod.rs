@@ -45,9 +45,9 @@ fn connect_timeout(timeout: Duration) -> Duration {
     timeout.min(Duration::from_secs(2))
 }
 
-/// The Web API's connection pool (HTTP/2 or HTTP/1.1, see [`ThreadClients::new`]): hyper's own client, without reqwest's layers (per call, reqwest
-/// parsed the URL twice for its redirect policy, copied the headers and added a timer; about a fifth of an
-/// uncached answer's instructions). Follows no redirects, and retries by itself only a request that never
+/// The Web API's connection pool (HTTP/1.1 or HTTP/2, see [`ThreadClients::new`]): hyper's own client,
+/// without reqwest's layers (per call, reqwest parsed the URL twice for its redirect policy, copied the
+/// headers and added a timer; about a fifth of an uncached answer's instructions). Follows no redirects, and retries by itself only a request that never
 /// left (a pooled connection found closed before writing), which is safe for player commands too; timeouts
 /// and every other retry are [`WebApi`]'s.
 pub type WebClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
@@ -111,7 +111,7 @@ impl ThreadClients {
             }
             let client = Client::builder(TokioExecutor::new())
                 .pool_timer(TokioTimer::new())
-                .timer(TokioTimer::new())
+                .timer(TokioTimer::new()) // HTTP/2's own timers
                 .pool_idle_timeout(IDLE_TIMEOUT)
                 .pool_max_idle_per_host(IDLE_PER_HOST)
                 .http2_only(self.http2_only)

@@ -88,8 +88,8 @@ async fn main() -> std::io::Result<()> {
     })
     .on_connect(spotify_sandbox::send_at_once)
     .workers(args.workers.clamp(1, 64))
-    // HTTP/1.1 and, to a client that starts with HTTP/2's preface, HTTP/2 (h2c): nginx speaks the one,
-    // the broker with `spotify.http_version = "http2"` the other, as it speaks HTTP/2 to Spotify.
+    // HTTP/1.1 and, to a client that starts with HTTP/2's preface, HTTP/2 (h2c): nginx and the broker at
+    // its defaults speak the one, the broker told `spotify.http_version = "http2"` the other.
     .bind_auto_h2c(args.bind)?
     .run()
     .await
