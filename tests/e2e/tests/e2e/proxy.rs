@@ -8,7 +8,8 @@ use reqwest::Method;
 use spotify_sandbox::RefreshMode;
 
 use crate::proxy_support::{
-    Skill, concurrently, link, refresh_at_sandbox, spawn_replica, spotify_tokens,
+    Skill, concurrently, distinct_searches_answer_ok, link, refresh_at_sandbox, spawn_replica,
+    spotify_tokens,
 };
 
 both_backends!(
@@ -39,18 +40,7 @@ async fn expired_token_refreshed_once_for_100_concurrent_requests(backend: Backe
     broker.sandbox.client.reset_counters().await.unwrap();
 
     // Distinct queries: each is its own cache key, so every request meets the expired token upstream.
-    let answers = concurrently(100, |i| {
-        let skill = skill.clone();
-        async move {
-            skill
-                .get(&format!("/search?q=so&type=track&offset={i}"))
-                .await
-        }
-    })
-    .await;
-    for answer in &answers {
-        answer.expect_ok(200);
-    }
+    distinct_searches_answer_ok(std::slice::from_ref(&skill), 100).await;
     let counters = broker.sandbox.client.counters().await.unwrap();
     assert_eq!(
         counters.token_calls("refresh_token"),
@@ -83,18 +73,7 @@ async fn expired_token_refreshed_once_across_three_replicas() {
         .unwrap();
     broker.sandbox.client.reset_counters().await.unwrap();
 
-    let answers = concurrently(100, |i| {
-        let skill = skills[i % 3].clone();
-        async move {
-            skill
-                .get(&format!("/search?q=so&type=track&offset={i}"))
-                .await
-        }
-    })
-    .await;
-    for answer in &answers {
-        answer.expect_ok(200);
-    }
+    distinct_searches_answer_ok(&skills, 100).await;
     let counters = broker.sandbox.client.counters().await.unwrap();
     assert_eq!(
         counters.token_calls("refresh_token"),
@@ -369,18 +348,7 @@ async fn web_api_calls_speak_http2_when_configured() {
     let client = &broker.sandbox.client;
     client.reset_counters().await.unwrap();
 
-    let answers = concurrently(20, |i| {
-        let skill = skill.clone();
-        async move {
-            skill
-                .get(&format!("/search?q=h2&type=track&offset={i}"))
-                .await
-        }
-    })
-    .await;
-    for answer in &answers {
-        answer.expect_ok(200);
-    }
+    distinct_searches_answer_ok(std::slice::from_ref(&skill), 20).await;
     client
         .fail_next(2, 503, Some("/v1/me/player/devices"))
         .await

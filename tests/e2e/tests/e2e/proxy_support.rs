@@ -488,3 +488,20 @@ where
     }
     answers
 }
+
+/// `count` concurrent searches through `skills` in turn, each with an offset of its own and so a cache key
+/// of its own (every one goes to Spotify), each answered 200.
+pub async fn distinct_searches_answer_ok(skills: &[Skill], count: usize) {
+    let answers = concurrently(count, |i| {
+        let skill = skills[i % skills.len()].clone();
+        async move {
+            skill
+                .get(&format!("/search?q=so&type=track&offset={i}"))
+                .await
+        }
+    })
+    .await;
+    for answer in &answers {
+        answer.expect_ok(200);
+    }
+}
