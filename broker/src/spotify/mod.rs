@@ -47,9 +47,9 @@ fn connect_timeout(timeout: Duration) -> Duration {
 
 /// The Web API's connection pool (HTTP/1.1 or HTTP/2, see [`ThreadClients::new`]): hyper's own client,
 /// without reqwest's layers (per call, reqwest parsed the URL twice for its redirect policy, copied the
-/// headers and added a timer; about a fifth of an uncached answer's instructions). Follows no redirects, and retries by itself only a request that never
-/// left (a pooled connection found closed before writing), which is safe for player commands too; timeouts
-/// and every other retry are [`WebApi`]'s.
+/// headers and added a timer; about a fifth of an uncached answer's instructions). Follows no redirects,
+/// and retries by itself only a request that never left (a pooled connection found closed before
+/// writing), which is safe for player commands too; timeouts and every other retry are [`WebApi`]'s.
 pub type WebClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 /// The Web API's clients, one per thread, each built on first use. Every actix worker runs its own
