@@ -19,7 +19,7 @@ use crate::linked::{LinkedAccounts, LinkedSettings, RefreshTasks, TokenMemory};
 use crate::proxy::{CacheSettings, Cooldown, Fetched, Proxy, ProxySettings, ResponseCache};
 use crate::routes::Listener;
 use crate::spotify::WebApi;
-use crate::spotify::{SpotifyAccounts, ThreadClients, http_client};
+use crate::spotify::{ApiConnections, SpotifyAccounts, http_client};
 use crate::state::AppState;
 use crate::store::{PoolSettings, Store};
 use crate::{oauth, routes};
@@ -115,7 +115,8 @@ impl Application {
             Arc::clone(&linked),
             Arc::clone(&lifecycle),
             WebApi::new(
-                ThreadClients::new(
+                ApiConnections::new(
+                    &settings.spotify.api_url,
                     Duration::from_millis(settings.spotify.timeout_ms),
                     settings.spotify.http_version,
                 )

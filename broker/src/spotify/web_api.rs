@@ -4,14 +4,14 @@
 use std::time::Duration;
 
 use actix_web::web::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Request, Uri};
 use rand::Rng;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::time::Instant;
 
-use super::ThreadClients;
+use super::{ApiConnections, ConnectionError};
 
 /// One request to `{api_url}/v1{path_and_query}`.
 #[derive(Debug, Clone)]
@@ -60,12 +60,10 @@ pub enum SendError {
     /// The request could not be formed, e.g. a token that is not a valid header value. Never retried.
     #[error("the request could not be formed")]
     Request(#[source] hyper::http::Error),
-    /// Connecting, the TLS handshake, or writing the request failed, or the connection closed first.
+    /// Connecting, the TLS handshake, or writing the request failed, the connection closed first, or
+    /// the answer's body could not be read to its end.
     #[error("connection failed")]
-    Connection(#[source] hyper_util::client::legacy::Error),
-    /// The answer's body could not be read to its end.
-    #[error("the answer could not be read")]
-    Body(#[source] hyper::Error),
+    Connection(#[source] ConnectionError),
     /// No whole answer within `spotify.timeout_ms`.
     #[error("no answer within spotify.timeout_ms")]
     TimedOut,
@@ -81,13 +79,11 @@ impl SendError {
 /// The Web API half of the Spotify client.
 #[derive(Debug, Clone)]
 pub struct WebApi {
-    http: ThreadClients,
+    connections: ApiConnections,
     /// The longest one attempt may take (`spotify.timeout_ms`).
     timeout: Duration,
     /// `{api_url}` parsed once; each call's URL is a copy with its path and query set.
     base: url::Url,
-    /// `{api_url}` up to its path (`https://api.spotify.com`).
-    base_origin: String,
     /// The `Host` header every call sends, made once (the HTTP client would otherwise format it per
     /// call when the port is not the scheme's default).
     host: Option<HeaderValue>,
@@ -98,16 +94,15 @@ pub struct WebApi {
 
 impl WebApi {
     pub fn new(
-        http: ThreadClients,
+        connections: ApiConnections,
         api_url: &url::Url,
         timeout: Duration,
         max_retries: u32,
     ) -> Self {
         Self {
-            http,
+            connections,
             timeout,
             base: api_url.clone(),
-            base_origin: api_url[..url::Position::BeforePath].to_owned(),
             host: host_header(api_url),
             path_prefix: format!("{}/v1", api_url.path().trim_end_matches('/')),
             max_retries,
@@ -179,28 +174,20 @@ impl WebApi {
         request: &ApiRequest,
         access_token: &SecretString,
     ) -> Result<ApiResponse, SendError> {
-        let response = self
-            .http
-            .get()
-            .request(self.http_request(request, access_token)?)
+        let (head, body) = self
+            .connections
+            .send(self.http_request(request, access_token)?)
             .await
             .map_err(SendError::Connection)?;
-        let headers = response.headers();
-        let mut answer = ApiResponse {
-            status: response.status().as_u16(),
+        let headers = &head.headers;
+        Ok(ApiResponse {
+            status: head.status.as_u16(),
             content_type: header_text(headers, header::CONTENT_TYPE),
             etag: header_text(headers, header::ETAG),
             cache_control: header_text(headers, header::CACHE_CONTROL),
             retry_after: header_text(headers, header::RETRY_AFTER),
-            body: Bytes::new(),
-        };
-        answer.body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(SendError::Body)?
-            .to_bytes();
-        Ok(answer)
+            body,
+        })
     }
 
     /// The HTTP request for one attempt; the token's header value is marked sensitive.
@@ -239,20 +226,17 @@ impl WebApi {
         builder.body(body).map_err(SendError::Request)
     }
 
-    /// [`Self::url`] as the URI hyper sends. A path and query the URL parser would leave as they are
-    /// (the common case) are appended to the base without it.
+    /// The path and query of [`Self::url`], as the URI hyper sends (the connection adds the origin
+    /// where HTTP/2 needs it). A path and query the URL parser would leave as they are (the common case)
+    /// are appended to the base's path without it.
     fn uri(&self, path_and_query: &str) -> Result<Uri, SendError> {
-        let whole = if is_left_as_is(path_and_query) {
-            [
-                self.base_origin.as_str(),
-                self.path_prefix.as_str(),
-                path_and_query,
-            ]
-            .concat()
+        let target = if is_left_as_is(path_and_query) {
+            [self.path_prefix.as_str(), path_and_query].concat()
         } else {
-            String::from(self.url(path_and_query))
+            self.url(path_and_query)[url::Position::BeforePath..url::Position::AfterQuery]
+                .to_owned()
         };
-        Uri::try_from(whole).map_err(|err| SendError::Request(err.into()))
+        Uri::try_from(target).map_err(|err| SendError::Request(err.into()))
     }
 }
 
@@ -308,9 +292,10 @@ mod tests {
     }
 
     fn web_api_speaking(api_url: &str, version: HttpVersion) -> WebApi {
+        let api_url = url::Url::parse(api_url).unwrap();
         WebApi::new(
-            ThreadClients::new(Duration::from_secs(1), version).unwrap(),
-            &url::Url::parse(api_url).unwrap(),
+            ApiConnections::new(&api_url, Duration::from_secs(1), version).unwrap(),
+            &api_url,
             Duration::from_secs(1),
             0,
         )
@@ -377,7 +362,7 @@ mod tests {
             "/search?q=\u{1F3B5}&type=track",
         ] {
             let uri = api.uri(path_and_query).unwrap();
-            assert_eq!(uri.host(), Some("api.spotify.com"), "{path_and_query}");
+            assert_eq!(uri.host(), None, "{path_and_query}");
             assert!(uri.path().starts_with("/v1/"), "{path_and_query}");
         }
     }
@@ -481,7 +466,8 @@ mod tests {
                 );
                 assert_eq!(
                     api.uri(path_and_query).unwrap(),
-                    Uri::try_from(parsed.as_str()).unwrap(),
+                    Uri::try_from(&parsed[url::Position::BeforePath..url::Position::AfterQuery])
+                        .unwrap(),
                     "{base} + {path_and_query}"
                 );
             }
