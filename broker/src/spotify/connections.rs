@@ -141,7 +141,10 @@ impl ApiConnections {
         loop {
             let (connection, fresh) = match pool.checkout() {
                 Some(connection) => (connection, false),
-                None => (self.open(&pool).await?, true),
+                // Boxed: opening (TCP, TLS, an HTTP handshake) is rare, and its 6.5 KiB of state
+                // inline would be copied with every call's future, answered from a pooled connection
+                // or from the cache.
+                None => (Box::pin(self.open(&pool)).await?, true),
             };
             let sent = match connection {
                 Pooled::Http1(mut sender) => {
@@ -263,20 +266,22 @@ impl Pool {
         None
     }
 
-    /// Puts an HTTP/1.1 connection whose answer was read to its end back at rest; past
-    /// [`super::IDLE_PER_HOST`], the longest-resting one is closed instead.
+    /// Puts an HTTP/1.1 connection whose answer was read to its end back at rest, and closes the
+    /// longest-resting ones that are past [`IDLE_TIMEOUT`] or beyond [`super::IDLE_PER_HOST`] (the
+    /// stack is ordered by when each came to rest).
     fn release(&self, sender: http1::SendRequest<Full<Bytes>>) {
         if sender.is_closed() {
             return;
         }
+        let now = Instant::now();
         let mut idle = lock(&self.idle);
-        if idle.len() >= super::IDLE_PER_HOST {
-            idle.remove(0);
-        }
-        idle.push(IdleConnection {
-            sender,
-            since: Instant::now(),
-        });
+        let stale = idle
+            .iter()
+            .take_while(|connection| now - connection.since >= IDLE_TIMEOUT)
+            .count();
+        let excess = (idle.len() + 1).saturating_sub(super::IDLE_PER_HOST);
+        idle.drain(..stale.max(excess));
+        idle.push(IdleConnection { sender, since: now });
     }
 }
 
@@ -406,6 +411,18 @@ mod tests {
         }
         assert_eq!(server.requests.load(Ordering::SeqCst), 3);
         assert_eq!(server.connections.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn a_connection_at_rest_past_the_idle_timeout_is_not_used_again() {
+        let server = server(Behaviour::Answer).await;
+        let connections = connections_to(&server);
+        connections.send(request(Method::GET)).await.unwrap();
+        for resting in lock(&connections.pool().idle).iter_mut() {
+            resting.since -= IDLE_TIMEOUT;
+        }
+        connections.send(request(Method::GET)).await.unwrap();
+        assert_eq!(server.connections.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test]

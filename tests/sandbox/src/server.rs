@@ -59,13 +59,17 @@ impl Application {
             .unwrap_or_else(|| format!("http://{addr}"));
         let state = web::Data::new(Sandbox::new(config, &base_url));
         let app_state = state.clone();
+        let counted = state.clone();
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
                 .wrap(from_fn(routes::middleware::layer))
                 .configure(routes::configure)
         })
-        .on_connect(send_at_once)
+        .on_connect(move |connection, extensions| {
+            counted.counters.connection();
+            send_at_once(connection, extensions);
+        })
         .workers(config.workers.max(1))
         .shutdown_timeout(1)
         // HTTP/1.1, and HTTP/2 to a client that opens with its preface (h2c), as a broker with

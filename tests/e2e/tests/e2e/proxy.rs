@@ -361,6 +361,13 @@ async fn web_api_calls_speak_http2_when_configured() {
         counters.api_http2, 24,
         "every call over HTTP/2: {counters:?}"
     );
+    // One connection per worker thread at most (actix's default: one worker per CPU), however many
+    // calls start at once.
+    let workers = std::thread::available_parallelism().unwrap().get() as u64;
+    assert!(
+        (1..=workers).contains(&counters.connections),
+        "{workers} workers: {counters:?}"
+    );
 
     let auto = [("spotify.http_version", "auto")];
     let plain = spawn_broker(Backend::Sqlite, spawn_sandbox().await, &auto).await;

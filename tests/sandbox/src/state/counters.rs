@@ -25,6 +25,10 @@ pub struct CounterSnapshot {
     /// Web API calls that arrived over HTTP/2 (h2c: the sandbox speaks plain HTTP/1.1 and HTTP/2).
     #[serde(default)]
     pub api_http2: u64,
+    /// TCP connections accepted (accounts service and Web API alike), so a test can tell how many
+    /// connections a client's calls took.
+    #[serde(default)]
+    pub connections: u64,
     /// Web API calls carrying `If-None-Match`.
     pub conditional_requests: u64,
     /// Web API calls answered 304 Not Modified.
@@ -93,6 +97,11 @@ impl Counters {
             c.api_arrived += 1;
             c.api_http2 += u64::from(http2);
         });
+    }
+
+    /// Counts an accepted TCP connection.
+    pub fn connection(&self) {
+        self.with(|c| c.connections += 1);
     }
 
     /// Counts a 304 answer.
