@@ -374,6 +374,23 @@ mod tests {
         }
     }
 
+    impl Server {
+        /// The connections accepted and the requests read so far.
+        fn counts(&self) -> (usize, usize) {
+            (
+                self.connections.load(Ordering::SeqCst),
+                self.requests.load(Ordering::SeqCst),
+            )
+        }
+    }
+
+    /// A test server and pools for it.
+    async fn served(behaviour: Behaviour) -> (Server, ApiConnections) {
+        let server = server(behaviour).await;
+        let connections = connections_to(&server);
+        (server, connections)
+    }
+
     fn connections_to(server: &Server) -> ApiConnections {
         ApiConnections::new(&server.url, Duration::from_secs(1), HttpVersion::Http1).unwrap()
     }
@@ -390,45 +407,39 @@ mod tests {
 
     #[tokio::test]
     async fn calls_in_turn_reuse_one_connection() {
-        let server = server(Behaviour::Answer).await;
-        let connections = connections_to(&server);
+        let (server, connections) = served(Behaviour::Answer).await;
         for _ in 0..5 {
             let (head, body) = connections.send(request(Method::GET)).await.unwrap();
             assert_eq!((head.status.as_u16(), &body[..]), (200, &b"{}"[..]));
         }
-        assert_eq!(server.requests.load(Ordering::SeqCst), 5);
-        assert_eq!(server.connections.load(Ordering::SeqCst), 1);
+        assert_eq!(server.counts(), (1, 5), "connections, requests");
     }
 
     #[tokio::test]
     async fn a_connection_the_server_closed_at_rest_is_not_used_again() {
-        let server = server(Behaviour::AnswerThenClose).await;
-        let connections = connections_to(&server);
+        let (server, connections) = served(Behaviour::AnswerThenClose).await;
         for _ in 0..3 {
             connections.send(request(Method::PUT)).await.unwrap();
             // The server's close reaches the client's connection task while the connection rests.
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        assert_eq!(server.requests.load(Ordering::SeqCst), 3);
-        assert_eq!(server.connections.load(Ordering::SeqCst), 3);
+        assert_eq!(server.counts(), (3, 3), "connections, requests");
     }
 
     #[tokio::test]
     async fn a_connection_at_rest_past_the_idle_timeout_is_not_used_again() {
-        let server = server(Behaviour::Answer).await;
-        let connections = connections_to(&server);
+        let (server, connections) = served(Behaviour::Answer).await;
         connections.send(request(Method::GET)).await.unwrap();
         for resting in lock(&connections.pool().idle).iter_mut() {
             resting.since -= IDLE_TIMEOUT;
         }
         connections.send(request(Method::GET)).await.unwrap();
-        assert_eq!(server.connections.load(Ordering::SeqCst), 2);
+        assert_eq!(server.counts(), (2, 2), "connections, requests");
     }
 
     #[tokio::test]
     async fn a_request_that_reached_the_server_is_not_sent_again() {
-        let server = server(Behaviour::AnswerFirstOnly).await;
-        let connections = connections_to(&server);
+        let (server, connections) = served(Behaviour::AnswerFirstOnly).await;
         connections.send(request(Method::GET)).await.unwrap();
         // On the pooled connection, the server reads the command and closes the connection unanswered:
         // skipping a track twice would be worse than reporting the failure.
@@ -438,8 +449,7 @@ mod tests {
             "{outcome:?}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
-        assert_eq!(server.requests.load(Ordering::SeqCst), 2);
-        assert_eq!(server.connections.load(Ordering::SeqCst), 1);
+        assert_eq!(server.counts(), (1, 2), "connections, requests");
     }
 
     #[tokio::test]
@@ -454,8 +464,7 @@ mod tests {
             to_second.send(request(Method::GET)).await.unwrap();
         }
         for server in [first, second] {
-            assert_eq!(server.requests.load(Ordering::SeqCst), 2);
-            assert_eq!(server.connections.load(Ordering::SeqCst), 1);
+            assert_eq!(server.counts(), (1, 2), "connections, requests");
         }
     }
 
