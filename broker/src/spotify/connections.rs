@@ -17,7 +17,6 @@ use actix_web::web::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::{http1, http2};
 use hyper::http::response::Parts;
-use hyper::http::uri::{Authority, Scheme};
 use hyper::{Request, Uri};
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::connect::{Connection, HttpConnector};
@@ -50,8 +49,6 @@ pub struct ApiConnections {
     connector: HttpsConnector<HttpConnector>,
     /// `{scheme}://{authority}` of `spotify.api_url`: where every connection goes.
     origin: Uri,
-    scheme: Scheme,
-    authority: Authority,
     /// Every connection speaks HTTP/2 (`spotify.http_version = "http2"`).
     http2_only: bool,
     /// Tells this instance's pools from another broker's in the same process (the tests run several).
@@ -101,10 +98,9 @@ impl ApiConnections {
     ) -> Result<Self, NewConnectionsError> {
         static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         let origin = Uri::try_from(&api_url[..url::Position::BeforePath])?;
-        let (Some(scheme), Some(authority)) = (origin.scheme(), origin.authority()) else {
+        if origin.scheme().is_none() || origin.authority().is_none() {
             return Err(NewConnectionsError::NoOrigin);
-        };
-        let (scheme, authority) = (scheme.clone(), authority.clone());
+        }
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);
@@ -122,8 +118,6 @@ impl ApiConnections {
         Ok(Self {
             connector,
             origin,
-            scheme,
-            authority,
             http2_only: version == HttpVersion::Http2,
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         })
@@ -151,11 +145,13 @@ impl ApiConnections {
                     if sender.ready().await.is_err() && !fresh {
                         continue;
                     }
-                    let answer = sender.try_send_request(origin_form(request)).await;
+                    let answer = sender.try_send_request(with_origin(request, None)).await;
                     answer.map(|response| (response, Some(sender)))
                 }
                 Pooled::Http2(mut sender) => {
-                    let answer = sender.try_send_request(self.absolute_form(request)).await;
+                    let answer = sender
+                        .try_send_request(with_origin(request, Some(&self.origin)))
+                        .await;
                     answer.map(|response| (response, None))
                 }
             };
@@ -221,26 +217,25 @@ impl ApiConnections {
             Ok(Pooled::Http1(sender))
         }
     }
-
-    /// `request` with the origin's scheme and authority, which HTTP/2 sends as pseudo-headers.
-    fn absolute_form(&self, request: Request<Full<Bytes>>) -> Request<Full<Bytes>> {
-        let (mut head, body) = request.into_parts();
-        let mut uri = std::mem::take(&mut head.uri).into_parts();
-        uri.scheme = Some(self.scheme.clone());
-        uri.authority = Some(self.authority.clone());
-        head.uri = Uri::from_parts(uri).unwrap_or_else(|_| self.origin.clone());
-        Request::from_parts(head, body)
-    }
 }
 
-/// `request` with only the path and query in its URI, as HTTP/1.1 sends it to an origin server.
-fn origin_form(request: Request<Full<Bytes>>) -> Request<Full<Bytes>> {
+/// `request` with the scheme and authority of `origin` in its URI (HTTP/2 sends them as pseudo-headers),
+/// or with neither (HTTP/1.1 sends an origin server only the path and query). A URI that would make
+/// invalid is left as it is, for the connection to refuse: never sent to another path.
+fn with_origin(request: Request<Full<Bytes>>, origin: Option<&Uri>) -> Request<Full<Bytes>> {
+    let (scheme, authority) = (
+        origin.and_then(Uri::scheme),
+        origin.and_then(Uri::authority),
+    );
+    if request.uri().scheme() == scheme && request.uri().authority() == authority {
+        return request;
+    }
     let (mut head, body) = request.into_parts();
-    if head.uri.scheme().is_some() || head.uri.authority().is_some() {
-        let mut uri = std::mem::take(&mut head.uri).into_parts();
-        uri.scheme = None;
-        uri.authority = None;
-        head.uri = Uri::from_parts(uri).unwrap_or_default();
+    let mut parts = head.uri.clone().into_parts();
+    parts.scheme = scheme.cloned();
+    parts.authority = authority.cloned();
+    if let Ok(uri) = Uri::from_parts(parts) {
+        head.uri = uri;
     }
     Request::from_parts(head, body)
 }
@@ -474,13 +469,12 @@ mod tests {
         let connections =
             ApiConnections::new(&api_url, Duration::from_secs(1), HttpVersion::Auto).unwrap();
         let request = || Request::get("/base/v1/me?market=US").body(Full::default());
+        let absolute = with_origin(request().unwrap(), Some(&connections.origin));
         assert_eq!(
-            origin_form(request().unwrap()).uri(),
-            "/base/v1/me?market=US"
-        );
-        assert_eq!(
-            connections.absolute_form(request().unwrap()).uri(),
+            absolute.uri(),
             "https://api.spotify.com:8443/base/v1/me?market=US"
         );
+        // A request taken back from an HTTP/2 connection may go out again over HTTP/1.1.
+        assert_eq!(with_origin(absolute, None).uri(), "/base/v1/me?market=US");
     }
 }
