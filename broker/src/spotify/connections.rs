@@ -140,6 +140,7 @@ impl ApiConnections {
                 // or from the cache.
                 None => (Box::pin(self.open(&pool)).await?, true),
             };
+            let http2 = matches!(connection, Pooled::Http2(_));
             let sent = match connection {
                 Pooled::Http1(mut sender) => {
                     if sender.ready().await.is_err() && !fresh {
@@ -165,7 +166,14 @@ impl ApiConnections {
                     return Ok((parts, body.to_bytes()));
                 }
                 Err(mut err) => match err.take_message() {
-                    Some(unsent) if !fresh => request = unsent,
+                    Some(unsent) if !fresh => {
+                        // A shared HTTP/2 connection that hands a request back is going away (its
+                        // handle closes only once its last stream ends): not offered again.
+                        if http2 {
+                            *lock(&pool.shared) = None;
+                        }
+                        request = unsent;
+                    }
                     _ => return Err(ConnectionError::Http(err.into_error())),
                 },
             }
