@@ -84,8 +84,8 @@ pub struct WebApi {
     timeout: Duration,
     /// `{api_url}` parsed once; each call's URL is a copy with its path and query set.
     base: url::Url,
-    /// The `Host` header every call sends, made once (the HTTP client would otherwise format it per
-    /// call when the port is not the scheme's default).
+    /// The `Host` header every call sends, made once (hyper's connection API adds none, and HTTP/1.1
+    /// requires it).
     host: Option<HeaderValue>,
     /// `{api_url}`'s path followed by `/v1`, without a trailing slash.
     path_prefix: String,
@@ -240,7 +240,7 @@ impl WebApi {
     }
 }
 
-/// `host[:port]`, the port only when it is not the scheme's default, as the HTTP client writes it.
+/// `host[:port]`, the port only when it is not the scheme's default (RFC 9110's `Host`).
 fn host_header(api_url: &url::Url) -> Option<HeaderValue> {
     let host = api_url.host_str()?;
     let value = match api_url.port() {
